@@ -1,0 +1,38 @@
+"""keras-esrgan: ESRGAN (Wang et al., 2018) for Keras 3 on TensorFlow.
+
+The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
+Weights: `load_generator`, `save_generator`.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "keras_esrgan needs Keras' TensorFlow backend (its layers use tf.image and tf.nn ops "
+        f"for TFLite-clean export); this Keras runs on {keras.backend.backend()!r}. "
+        "Set KERAS_BACKEND=tensorflow."
+    )
+
+from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
+from keras_esrgan.weights import (  # noqa: E402
+    UnsafeWeightsError,
+    WeightsFileError,
+    load_generator,
+    save_generator,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RRDBNet",
+    "UNetDiscriminatorSN",
+    "UnsafeWeightsError",
+    "VGGStyleDiscriminator",
+    "WeightsFileError",
+    "load_generator",
+    "save_generator",
+]

@@ -1,0 +1,1 @@
+"""Data pipelines and degradations for training and evaluation."""

@@ -1,0 +1,15 @@
+"""Keras models: the RRDBNet generator and the two discriminators."""
+
+from keras_esrgan.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
+from keras_esrgan.models.rrdbnet import RRDB, RRDBNet, ResidualDenseBlock
+
+__all__ = [
+    "NearestUpsample2x",
+    "PixelUnshuffle",
+    "RRDB",
+    "RRDBNet",
+    "ResidualDenseBlock",
+    "UNetDiscriminatorSN",
+    "VGGStyleDiscriminator",
+]

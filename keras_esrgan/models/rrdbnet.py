@@ -1,0 +1,308 @@
+"""RRDBNet: the ESRGAN generator (Wang et al., 2018), layer for layer as in BasicSR.
+
+Sub-layer names follow BasicSR's PyTorch module names (`conv_first`, `body`, `rdb1`, `conv1`,
+`conv_body`, `conv_up1`, `conv_up2`, `conv_hr`, `conv_last`), so importing a PyTorch state dict
+is a table lookup (see `keras_esrgan.weights`).
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
+
+# ESRGAN section 3.2: residual scaling by 0.2 before adding to the main path (both the dense-block
+# and the RRDB level) keeps the very deep trunk stable without batch norm.
+RESIDUAL_SCALE = 0.2
+# ESRGAN section 3.2 / BasicSR `default_init_weights(..., 0.1)`: Kaiming-normal init scaled by 0.1.
+INIT_SCALE = 0.1
+LRELU_SLOPE = 0.2
+
+_UNSHUFFLE = {4: 1, 2: 2, 1: 4}
+
+
+def dense_block_initializer(seed=None):
+    """Kaiming-normal (fan-in, gain sqrt(2)) scaled by 0.1, as BasicSR's `default_init_weights`.
+
+    std = 0.1 * sqrt(2 / fan_in), i.e. variance 0.02 / fan_in.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=2.0 * INIT_SCALE**2, mode="fan_in", distribution="untruncated_normal", seed=seed
+    )
+
+
+def torch_default_initializer(seed=None):
+    """PyTorch's default Conv2d kernel init (`kaiming_uniform_(a=sqrt(5))`): U(+-1/sqrt(fan_in))."""
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed
+    )
+
+
+def _conv(filters, name, dtype, initializer, kernel_size=3):
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        padding="same",
+        kernel_initializer=initializer,
+        bias_initializer="zeros",
+        name=name,
+        dtype=dtype,
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_esrgan")
+class ResidualDenseBlock(keras.layers.Layer):
+    """Five densely connected 3x3 convs with a scaled residual (ESRGAN Fig. 4).
+
+    conv_k sees the concatenation of the input and all earlier outputs; LeakyReLU(0.2) follows
+    conv1..conv4; the block returns `x + 0.2 * conv5(...)`.
+
+    Args:
+        num_feat: int, channels in and out (C).
+        num_grow_ch: int, growth channels produced by conv1..conv4.
+        dtype: dtype policy.
+
+    Shape: `(B, H, W, C)` -> `(B, H, W, C)`.
+
+    Example:
+    >>> block = ResidualDenseBlock(num_feat=16, num_grow_ch=8)
+    >>> block(np.zeros((1, 8, 8, 16), "float32")).shape
+    TensorShape([1, 8, 8, 16])
+    """
+
+    def __init__(self, num_feat=64, num_grow_ch=32, **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = int(num_feat)
+        self.num_grow_ch = int(num_grow_ch)
+        init = dense_block_initializer()
+        self.convs = [
+            _conv(num_grow_ch, f"conv{i}", self.dtype_policy, init) for i in range(1, 5)
+        ] + [_conv(num_feat, "conv5", self.dtype_policy, init)]
+        self.lrelu = keras.layers.LeakyReLU(LRELU_SLOPE, dtype=self.dtype_policy, name="lrelu")
+
+    def build(self, input_shape):
+        for i, conv in enumerate(self.convs):
+            conv.build(tuple(input_shape[:-1]) + (self.num_feat + i * self.num_grow_ch,))
+        self.built = True
+
+    def call(self, x):
+        features = [x]
+        for conv in self.convs[:-1]:
+            features.append(self.lrelu(conv(tf.concat(features, axis=-1))))
+        return x + RESIDUAL_SCALE * self.convs[-1](tf.concat(features, axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_esrgan")
+class RRDB(keras.layers.Layer):
+    """Residual-in-Residual Dense Block: three `ResidualDenseBlock`s and a scaled residual.
+
+    Args:
+        num_feat: int, channels in and out.
+        num_grow_ch: int, growth channels of the dense blocks.
+
+    Shape: `(B, H, W, C)` -> `(B, H, W, C)`.
+
+    Example:
+    >>> RRDB(num_feat=16, num_grow_ch=8)(np.zeros((2, 5, 7, 16), "float32")).shape
+    TensorShape([2, 5, 7, 16])
+    """
+
+    def __init__(self, num_feat=64, num_grow_ch=32, **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = int(num_feat)
+        self.num_grow_ch = int(num_grow_ch)
+        self.rdbs = [
+            ResidualDenseBlock(num_feat, num_grow_ch, name=f"rdb{i}", dtype=self.dtype_policy)
+            for i in (1, 2, 3)
+        ]
+
+    def build(self, input_shape):
+        for rdb in self.rdbs:
+            rdb.build(input_shape)
+        self.built = True
+
+    def call(self, x):
+        out = x
+        for rdb in self.rdbs:
+            out = rdb(out)
+        return x + RESIDUAL_SCALE * out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_esrgan")
+class RRDBNet(keras.Model):
+    """The ESRGAN generator (BasicSR `RRDBNet`), NHWC.
+
+    conv_first -> `num_block` x RRDB -> conv_body (+ trunk skip) -> [nearest x2 -> conv_up
+    -> LeakyReLU] x 2 -> conv_hr -> LeakyReLU -> conv_last. For `scale` 2 and 1 the input is first
+    pixel-unshuffled by 2 or 4 (Real-ESRGAN), so every scale runs the same x4 body.
+
+    Args:
+        num_in_ch: int, input channels (3 for RGB).
+        num_out_ch: int, output channels.
+        scale: int, 4, 2 or 1: output size / input size.
+        num_feat: int, trunk channels (64 in ESRGAN).
+        num_block: int, number of RRDBs (23 in ESRGAN).
+        num_grow_ch: int, dense-block growth channels (32 in ESRGAN).
+        dtype: dtype policy, e.g. `"mixed_bfloat16"`. The output is always float32.
+
+    Input: float `(B, H, W, num_in_ch)` RGB in [0, 1]; H and W any size for x4, multiples of
+    2 (x2) or 4 (x1) otherwise. Output: float32 `(B, scale*H, scale*W, num_out_ch)`, nominally in
+    [0, 1] but not clipped (as in the reference implementation).
+
+    Example:
+    >>> net = RRDBNet(num_feat=16, num_block=2, num_grow_ch=8)
+    >>> net(np.zeros((1, 12, 10, 3), "float32")).shape
+    TensorShape([1, 48, 40, 3])
+    """
+
+    def __init__(
+        self,
+        num_in_ch=3,
+        num_out_ch=3,
+        scale=4,
+        num_feat=64,
+        num_block=23,
+        num_grow_ch=32,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for arg, value in dict(
+            num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat,
+            num_block=num_block, num_grow_ch=num_grow_ch,
+        ).items():
+            if int(value) != value or value < 1:
+                raise ValueError(f"RRDBNet: {arg} must be a positive integer, got {value!r}")
+        if scale not in _UNSHUFFLE:
+            raise ValueError(f"RRDBNet: scale must be 4, 2 or 1, got {scale!r}")
+        self.num_in_ch = int(num_in_ch)
+        self.num_out_ch = int(num_out_ch)
+        self.scale = int(scale)
+        self.num_feat = int(num_feat)
+        self.num_block = int(num_block)
+        self.num_grow_ch = int(num_grow_ch)
+        self.unshuffle_factor = _UNSHUFFLE[self.scale]
+
+        dtype = self.dtype_policy
+        init = torch_default_initializer()
+        self.pixel_unshuffle = (
+            PixelUnshuffle(self.unshuffle_factor, name="pixel_unshuffle", dtype=dtype)
+            if self.unshuffle_factor > 1
+            else None
+        )
+        self.conv_first = _conv(num_feat, "conv_first", dtype, init)
+        self.body = [
+            RRDB(num_feat, num_grow_ch, name=f"body_{i}", dtype=dtype) for i in range(num_block)
+        ]
+        self.conv_body = _conv(num_feat, "conv_body", dtype, init)
+        self.upsample = NearestUpsample2x(name="upsample", dtype=dtype)
+        self.conv_up1 = _conv(num_feat, "conv_up1", dtype, init)
+        self.conv_up2 = _conv(num_feat, "conv_up2", dtype, init)
+        self.conv_hr = _conv(num_feat, "conv_hr", dtype, init)
+        self.conv_last = _conv(num_out_ch, "conv_last", dtype, init)
+        self.lrelu = keras.layers.LeakyReLU(LRELU_SLOPE, dtype=dtype, name="lrelu")
+        # Fully convolutional: every weight shape is known now, so build at once (weights can be
+        # assigned, counted and saved before the first call).
+        self.build((None, None, None, self.num_in_ch))
+
+    @property
+    def config(self):
+        """The architecture as a dict of the constructor's arguments (no dtype, no name)."""
+        return dict(
+            num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, scale=self.scale,
+            num_feat=self.num_feat, num_block=self.num_block, num_grow_ch=self.num_grow_ch,
+        )
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        input_shape = tuple(input_shape or (None, None, None, self.num_in_ch))
+        if input_shape[-1] is not None and input_shape[-1] != self.num_in_ch:
+            raise ValueError(
+                f"RRDBNet expects {self.num_in_ch} input channels, got shape {input_shape}"
+            )
+        feat_shape = (None, None, None, self.num_feat)
+        self.conv_first.build((None, None, None, self.num_in_ch * self.unshuffle_factor**2))
+        for block in self.body:
+            block.build(feat_shape)
+        for conv in (self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr, self.conv_last):
+            conv.build(feat_shape)
+        self.built = True
+
+    def check_input_shape(self, shape):
+        """Raise a clear `ValueError` for a static input shape this model cannot take."""
+        shape = tuple(shape)
+        if len(shape) != 4:
+            raise ValueError(
+                f"RRDBNet expects a 4-D batch (B, H, W, {self.num_in_ch}), got shape {shape}"
+            )
+        if shape[-1] is not None and shape[-1] != self.num_in_ch:
+            raise ValueError(
+                f"RRDBNet expects {self.num_in_ch} input channels, got shape {shape}"
+            )
+        f = self.unshuffle_factor
+        for dim in shape[1:3]:
+            if dim is not None and (dim < 1 or dim % f):
+                raise ValueError(
+                    f"RRDBNet x{self.scale} needs H and W to be positive multiples of {f} (it "
+                    f"pixel-unshuffles the input by {f}); got shape {shape}. Pad the image, as "
+                    "keras_esrgan.upscale does."
+                )
+
+    def call(self, x):
+        self.check_input_shape(x.shape)
+        feat = self.pixel_unshuffle(x) if self.pixel_unshuffle is not None else x
+        feat = self.conv_first(feat)
+        body = feat
+        for block in self.body:
+            body = block(body)
+        feat = feat + self.conv_body(body)
+        feat = self.lrelu(self.conv_up1(self.upsample(feat)))
+        feat = self.lrelu(self.conv_up2(self.upsample(feat)))
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        return tf.cast(out, "float32")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.scale
+        return (b, None if h is None else h * s, None if w is None else w * s, self.num_out_ch)
+
+    def flops_per_pixel(self):
+        """Multiply-adds x 2 per *input* pixel, counted from the layer shapes (not hard-coded).
+
+        Example: the full x4 model (23 blocks, 64 features) is about 35.85 MFLOP per LR pixel.
+        """
+        f = self.unshuffle_factor
+        lr_feat = 1.0 / f**2  # feature-map pixels per input pixel in the trunk
+        flops = 0.0
+        weights = [
+            (self.conv_first, lr_feat), (self.conv_body, lr_feat),
+            (self.conv_up1, 4 * lr_feat), (self.conv_up2, 16 * lr_feat),
+            (self.conv_hr, 16 * lr_feat), (self.conv_last, 16 * lr_feat),
+        ]
+        for block in self.body:
+            for rdb in block.rdbs:
+                weights += [(conv, lr_feat) for conv in rdb.convs]
+        for conv, pixels in weights:
+            flops += 2.0 * np.prod(conv.kernel.shape) * pixels
+        return flops
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self.config)
+        return config

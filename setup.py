@@ -1,0 +1,46 @@
+"""keras-esrgan: ESRGAN for Keras 3 / TensorFlow, with PyTorch weight import and TFLite export."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "keras_esrgan/__init__.py").read_text()).group(1)
+
+setup(
+    name="keras-esrgan",
+    version=VERSION,
+    description="ESRGAN (Enhanced Super-Resolution GAN) for Keras 3 / TensorFlow, with TFLite export",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_esrgan", "keras_esrgan.*"]),
+    include_package_data=True,
+    package_data={"keras_esrgan": ["**/*.json", "**/*.npz", "**/*.png"]},
+    # Not tensorflow-addons: it is end-of-life and does not import with Keras 3 / TF >= 2.16.
+    install_requires=[
+        "keras>=3.15",
+        "tensorflow>=2.21",
+        "tensorflow-datasets>=4.9",
+        "importlib_resources",  # tensorflow-datasets needs it to build datasets, undeclared
+        "numpy>=1.26",
+        "pillow>=10",
+        "absl-py>=2",
+        "safetensors>=0.4",
+        "h5py>=3",
+        "tqdm>=4",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ai-edge-litert>=2.3"],
+        "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        # Parity checks against PyTorch only; never a runtime dependency.
+        "torch": ["torch>=2.4"],
+    },
+    entry_points={"console_scripts": ["keras-esrgan=keras_esrgan.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Image Processing",
+    ],
+)

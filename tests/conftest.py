@@ -1,0 +1,41 @@
+"""Shared fixtures: quiet TensorFlow, paths to committed fixtures and to ../shared/data."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
+# The benchmark images live beside the checkout, never inside it.
+SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ESRGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+TINY = dict(num_feat=8, num_block=2, num_grow_ch=4)
+
+
+@pytest.fixture(autouse=True)
+def _keras_state():
+    """Each test starts with float32 policy and a fresh Keras name scope."""
+    import keras
+
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def shared_data():
+    """`../shared/data` with Set5/Set14 HR images; skips the test when it is not there."""
+    if not (SHARED_DATA / "Set5").is_dir():
+        pytest.skip(f"benchmark images not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
