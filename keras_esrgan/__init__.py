@@ -1,7 +1,7 @@
 """keras-esrgan: ESRGAN (Wang et al., 2018) for Keras 3 on TensorFlow.
 
 The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
-Weights: `load_generator`, `save_generator`.
+Weights: `load_generator`, `save_generator`, `interpolate`.
 """
 
 import os
@@ -17,6 +17,7 @@ if keras.backend.backend() != "tensorflow":
         "Set KERAS_BACKEND=tensorflow."
     )
 
+from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
     UnsafeWeightsError,
@@ -33,6 +34,7 @@ __all__ = [
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
     "WeightsFileError",
+    "interpolate",
     "load_generator",
     "save_generator",
 ]
