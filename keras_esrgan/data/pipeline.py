@@ -90,7 +90,9 @@ def training_pipeline(
         repeat: repeat forever (for `fit(steps_per_epoch=...)`); `False` gives one pass.
         deterministic: the same seed gives the same batches, in the same order, every run
             (parallel maps keep their order; the randomness of each patch depends only on the
-            seed and its position in the stream). `False` lets parallel maps finish out of
+            seed and its position in the stream). As everywhere in tf.data, a second iterator
+            over the same dataset object continues the seeded shuffle with new epoch orders;
+            build the pipeline again to replay it. `False` lets parallel maps finish out of
             order, which is faster.
         seed: int; default 0 when `deterministic`, else drawn from the OS.
 
