@@ -78,7 +78,7 @@ def step_seconds(num_feat, num_block, num_grow_ch, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=pathlib.Path, default=DEFAULT_FOLDER, help="HR image folder")
-    parser.add_argument("--lr-folder", type=pathlib.Path, default=None, help="matching LR folder (else MATLAB bicubic)")
+    parser.add_argument("--lr-folder", type=pathlib.Path, help="matching LR folder (else MATLAB bicubic)")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=128, help="HR patch side")
@@ -92,9 +92,9 @@ def main(argv=None):
 
     source = image_folder(args.folder, args.lr_folder, scale=args.scale)
     images = sum(1 for _ in source)
-    print(f"{images} images from {args.folder}{' + ' + str(args.lr_folder) if args.lr_folder else ' (LR: MATLAB bicubic)'}; "
-          f"batch {args.batch_size} of {args.patch_size} px HR patches, x{args.scale}; "
-          f"{os.cpu_count()} CPUs, TF {tf.__version__}")
+    lr_from = f" + {args.lr_folder}" if args.lr_folder else " (LR: MATLAB bicubic)"
+    print(f"{images} images from {args.folder}{lr_from}; batch {args.batch_size} of {args.patch_size} px "
+          f"HR patches, x{args.scale}; {os.cpu_count()} CPUs, TF {tf.__version__}")
     # Enough warm-up batches to fill the cache (one epoch) and the prefetch buffer.
     warmup = images // args.batch_size + 3
     rows = [
@@ -107,7 +107,8 @@ def main(argv=None):
         if args.lr_folder:
             extract_subimages(args.lr_folder, lr_sub, 480 // args.scale, 240 // args.scale)
         sub_source = image_folder(hr_sub, lr_sub if args.lr_folder else None, scale=args.scale)
-        rows.append((f"pipeline, no cache, {count} sub-images 480/240", pipeline_rate(sub_source, args, False, 3)))
+        sub_rate = pipeline_rate(sub_source, args, False, 3)
+        rows.append((f"pipeline, no cache, {count} sub-images 480/240", sub_rate))
 
     steps = []
     if args.step_seconds:

@@ -79,7 +79,8 @@ def test_image_kinds_and_bad_files(tmp_path, rng, caplog):
     grey_alpha = _smooth(rng, 40, 48, channels=2)
     Image.fromarray(grey_alpha, "LA").save(tmp_path / "i_greyalpha.png")
     originals["i_greyalpha.png"] = grey_alpha[..., [0, 0, 0]]
-    (tmp_path / "x_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 300, dtype=np.uint8)))
+    noise = bytes(rng.integers(0, 256, 300, dtype=np.uint8))
+    (tmp_path / "x_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + noise)  # PNG signature, then garbage
     good = (tmp_path / "a_rgb8.png").read_bytes()
     (tmp_path / "y_truncated.png").write_bytes(good[: len(good) // 2])
     (tmp_path / "z_empty.webp").write_bytes(b"")

@@ -140,7 +140,9 @@ def prepare_div2k(scale=4, degradation="bicubic", *, data_dir=None, manual_dir=N
     builder = tfds.builder(f"div2k/{config}", data_dir=None if data_dir is None else os.fspath(data_dir))
     if builder.is_prepared():
         return builder
-    manual = epath.Path(manual_dir).expanduser() if manual_dir else builder.data_dir_root / "downloads" / "manual"
+    manual = builder.data_dir_root / "downloads" / "manual"  # where tfds itself looks by default
+    if manual_dir:
+        manual = epath.Path(manual_dir).expanduser()
     missing = _missing_files(builder, manual)
     if missing:
         if not download:

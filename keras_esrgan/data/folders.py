@@ -23,7 +23,6 @@ has fewer images.
 
 import logging
 import os
-import re
 import threading
 
 import numpy as np
@@ -153,11 +152,11 @@ class _PairLoader:
             self._skip(hr_path, str(err))
             return empty, empty, False
         if lr_path is None:
-            hr = hr[: hr.shape[0] - hr.shape[0] % s, : hr.shape[1] - hr.shape[1] % s]
-            if hr.size == 0:
-                self._skip(hr_path, f"{hr_path}: {hr.shape[:2]} is smaller than scale {s}")
+            (hh, hw) = hr.shape[:2]
+            if hh < s or hw < s:
+                self._skip(hr_path, f"{hr_path}: {hw}x{hh} is smaller than the scale {s}")
                 return empty, empty, False
-            return lr, hr, True
+            return lr, np.ascontiguousarray(hr[: hh - hh % s, : hw - hw % s]), True
         (h, w), (hh, hw) = lr.shape[:2], hr.shape[:2]
         if not (h * s <= hh < (h + 1) * s and w * s <= hw < (w + 1) * s):
             self._skip(

@@ -15,7 +15,9 @@ from tqdm.auto import tqdm
 from keras_esrgan.data.folders import _image_files
 from keras_esrgan.images import read_image, write_image
 
-_SCALE_SUFFIX = re.compile(r"[xX][2348]$")
+# DIV2K/BasicSR LR names: a number, then x2/x3/x4/x8 ("0001x4"). Only after a digit, so that
+# "matrix4" keeps its name.
+_SCALE_SUFFIX = re.compile(r"(?<=\d)[xX][2348]$")
 
 
 def _positions(length, crop_size, step, thresh_size):
@@ -48,8 +50,8 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     Args:
         input_dir: folder of images (not recursive).
         output_dir: created if needed; sub-images are PNG (16-bit kept), named
-            `<name>_s001.png`, `<name>_s002.png`, ... row by row, with a BasicSR scale suffix
-            (`0001x4` -> `0001`) removed so that HR and LR sub-images pair by name.
+            `<name>_s001.png`, `<name>_s002.png`, ... row by row, with a DIV2K scale suffix
+            after a digit (`0001x4` -> `0001`) removed so that HR and LR sub-images pair by name.
         crop_size: sub-image side: 480 for DIV2K HR, 480 / scale for its LR images.
         step: distance between sub-images: 240 for HR, 240 / scale for LR.
         thresh_size: a last, end-flush sub-image is added when more than this many pixels
@@ -71,6 +73,7 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     total = 0
     with concurrent.futures.ThreadPoolExecutor(num_workers or os.cpu_count()) as pool:
         jobs = [pool.submit(_cut, p, output_dir, crop_size, step, thresh_size) for p in paths]
-        for job in tqdm(concurrent.futures.as_completed(jobs), total=len(jobs), desc="sub-images", unit="image"):
+        done = concurrent.futures.as_completed(jobs)
+        for job in tqdm(done, total=len(jobs), desc="sub-images", unit="image"):
             total += job.result()
     return total
