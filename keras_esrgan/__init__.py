@@ -2,6 +2,7 @@
 
 The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
 Weights: `load_generator`, `save_generator`, `interpolate`.
+Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
 """
 
 import os
@@ -17,6 +18,14 @@ if keras.backend.backend() != "tensorflow":
         "Set KERAS_BACKEND=tensorflow."
     )
 
+from keras_esrgan.data import (  # noqa: E402
+    DatasetNotFoundError,
+    bicubic_downsample,
+    div2k,
+    image_folder,
+    training_pipeline,
+    validation_pipeline,
+)
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
@@ -29,12 +38,18 @@ from keras_esrgan.weights import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "DatasetNotFoundError",
     "RRDBNet",
     "UNetDiscriminatorSN",
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
     "WeightsFileError",
+    "bicubic_downsample",
+    "div2k",
+    "image_folder",
     "interpolate",
     "load_generator",
     "save_generator",
+    "training_pipeline",
+    "validation_pipeline",
 ]

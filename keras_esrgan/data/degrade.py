@@ -4,7 +4,10 @@ MATLAB's `imresize(img, 1/4, 'bicubic')` (the degradation behind DIV2K's `bicubi
 Set14 LR images, and every published PSNR table) uses Keys' cubic kernel with a = -0.5, widened by
 1/scale when shrinking (antialiasing), and mirrors the image at its borders. `tf.image.resize`
 with `method="bicubic", antialias=True` uses a = -0.5 as well but treats borders and kernel
-support differently, so its LR images, and PSNRs measured on them, differ slightly.
+support differently, so its LR images, and PSNRs measured on them, differ slightly. MATLAB also
+keeps the class of its input between the row and the column pass: a uint8 image is rounded after
+each pass, and `imresize` here does the same for uint8/uint16 input (bit-exact with a numpy
+transcription of MATLAB's imresize.m on Set5/Set14, see tests/test_degrade.py).
 
 Everything here is TF ops with dynamic sizes, so it runs inside `tf.data` pipelines and in
 graph mode as well as eagerly on numpy arrays.
@@ -71,15 +74,20 @@ def imresize(image, scale, antialias=True):
     """Resize like MATLAB's `imresize(image, scale, 'bicubic')`.
 
     Args:
-        image: float tensor or array `(H, W, C)` or `(B, H, W, C)`, any range (not clipped).
+        image: tensor or array `(H, W, C)` or `(B, H, W, C)`. Float input is resized as MATLAB
+            resizes doubles: any range, never rounded or clipped. uint8/uint16 input follows
+            MATLAB's integer arithmetic: each one-dimensional pass is computed in float64,
+            then rounded and saturated to the integer range before the next pass (MATLAB keeps
+            the class of its input between passes; rounding only at the end differs by up to
+            2 levels on 10% of pixels).
         scale: Python float (e.g. 0.25 to downscale x4, 4 to upscale); output size is
             `ceil(H * scale) x ceil(W * scale)`, as in MATLAB.
         antialias: MATLAB's antialiasing when shrinking.
 
     Returns:
-        float tensor (float32 unless the input is float64), same rank; rows are resized
-        first, then columns (MATLAB's order for equal scales). No rounding: see
-        `bicubic_downsample` for uint8-faithful LR images.
+        float32 tensor (float64 for float64 input), same rank; rows are resized first, then
+        columns (MATLAB's order for equal scales). For integer input the values are the
+        integers MATLAB would return (0..255 or 0..65535), as float32.
 
     Example:
     >>> lr = imresize(hr.astype("float32") / 255, 0.25)    # hr: (256, 256, 3) uint8
@@ -87,44 +95,59 @@ def imresize(image, scale, antialias=True):
     TensorShape([64, 64, 3])
     """
     image = tf.convert_to_tensor(image)
-    if not image.dtype.is_floating:
-        image = tf.cast(image, tf.float32)
-    elif image.dtype != tf.float64:
-        image = tf.cast(image, tf.float32)
     rank = len(image.shape)
     if rank not in (3, 4):
         raise ValueError(f"imresize: expected (H, W, C) or (B, H, W, C), got shape {image.shape}")
+    integer_max = None
+    if image.dtype in (tf.uint8, tf.uint16):
+        integer_max = float(image.dtype.max)
+        image = tf.cast(image, tf.float64)
+    elif image.dtype != tf.float64:
+        image = tf.cast(image, tf.float32)
     h_axis = rank - 3
     shape = tf.shape(image)
     out_h = tf.cast(tf.math.ceil(tf.cast(shape[h_axis], tf.float64) * scale), tf.int32)
     out_w = tf.cast(tf.math.ceil(tf.cast(shape[h_axis + 1], tf.float64) * scale), tf.int32)
-    image = _resize_axis(image, h_axis, out_h, scale, antialias)
-    return _resize_axis(image, h_axis + 1, out_w, scale, antialias)
+    for axis, length in ((h_axis, out_h), (h_axis + 1, out_w)):
+        image = _resize_axis(image, axis, length, scale, antialias)
+        if integer_max is not None:
+            # MATLAB's rounding: half away from zero (values are >= 0 after saturation).
+            image = tf.floor(tf.clip_by_value(image, 0.0, integer_max) + 0.5)
+    return tf.cast(image, tf.float32) if integer_max is not None else image
 
 
 def bicubic_downsample(hr, scale=4, method="matlab"):
     """Make the LR image of an HR image the way benchmark LR images were made.
 
     Args:
-        hr: uint8 `(H, W, C)` / `(B, H, W, C)`, or float in [0, 1]; H and W multiples of
-            `scale` (mod-crop first).
+        hr: uint8 or uint16 `(H, W, C)` / `(B, H, W, C)`, or float in [0, 1]; H and W
+            multiples of `scale` (mod-crop first).
         scale: int downscaling factor.
-        method: `"matlab"` (MATLAB `imresize` bicubic with antialiasing: the benchmark protocol)
-            or `"tf"` (`tf.image.resize(..., "bicubic", antialias=True)`: similar, not identical).
+        method: `"matlab"` (MATLAB `imresize` bicubic with antialiasing: the benchmark protocol;
+            integer input follows MATLAB's integer arithmetic, see `imresize`) or `"tf"`
+            (`tf.image.resize(..., "bicubic", antialias=True)`: similar, not identical: on Set5
+            x4 it differs from MATLAB by up to 16 levels in the outer LR rows/columns, where
+            borders are handled differently, and by 1-2 levels on about 10% of the other
+            pixels, as it rounds only once).
 
     Returns:
-        float32 LR in [0, 1], rounded to the nearest of 256 levels, as if saved as 8-bit PNG.
+        float32 LR in [0, 1] on the levels of the input's bit depth (65536 for uint16, 256
+        otherwise), as if saved as a PNG of that depth. Rounding is half away from zero, as
+        MATLAB's.
 
     Example:
     >>> lr = bicubic_downsample(read_image("../shared/data/Set5/baby.png"))   # (128, 128, 3)
     """
-    hr = tf.convert_to_tensor(hr)
-    hr = tf.cast(hr, tf.float32) / 255.0 if hr.dtype == tf.uint8 else tf.cast(hr, tf.float32)
-    if method == "matlab":
-        lr = imresize(hr, 1.0 / scale)
-    elif method == "tf":
-        size = tf.shape(hr)[-3:-1] // scale
-        lr = tf.image.resize(hr, size, method="bicubic", antialias=True)
-    else:
+    if method not in ("matlab", "tf"):
         raise ValueError(f"bicubic_downsample: method must be 'matlab' or 'tf', got {method!r}")
-    return tf.round(tf.clip_by_value(lr, 0.0, 1.0) * 255.0) / 255.0
+    hr = tf.convert_to_tensor(hr)
+    integer = hr.dtype in (tf.uint8, tf.uint16)
+    levels = float(hr.dtype.max) if integer else 255.0
+    if method == "matlab" and integer:
+        return imresize(hr, 1.0 / scale) / levels  # already MATLAB's rounded integers
+    x = tf.cast(hr, tf.float32) / levels if integer else tf.cast(hr, tf.float32)
+    if method == "matlab":
+        lr = imresize(x, 1.0 / scale)
+    else:
+        lr = tf.image.resize(x, tf.shape(x)[-3:-1] // scale, method="bicubic", antialias=True)
+    return tf.floor(tf.clip_by_value(lr, 0.0, 1.0) * levels + 0.5) / levels

@@ -1,0 +1,242 @@
+"""Folders of image files as datasets of (LR, HR) pairs.
+
+Two layouts:
+
+- HR only (`lr_dir=None`): each HR image is mod-cropped to a multiple of `scale` and its LR image
+  is made from the whole image with MATLAB's bicubic (`bicubic_downsample`), as DIV2K's, Set5's
+  and Set14's LR images were made, so crops never see a border that is not in the image.
+- Paired (`lr_dir` given): LR files are matched to HR files by name, `0001.png` with `0001.png`
+  or with BasicSR/DIV2K's `0001x4.png` (any supported extension on either side). An HR image
+  up to `scale - 1` pixels larger than `scale` times its LR image is cropped to fit; other size
+  mismatches are reported and skipped.
+
+What every image becomes, whatever its file: `(H, W, 3)` in the chosen dtype (uint8 by default;
+16-bit files are rounded to 8 bits, or kept with `dtype="uint16"`, where 8-bit files are scaled
+by 257). Greyscale becomes 3 equal channels. Alpha is dropped: the stored colour of transparent
+pixels is kept as it is, as BasicSR's `cv2.IMREAD_COLOR` loading does.
+
+Files are decoded inside `tf.data` by `keras_esrgan.images.read_image`; one that cannot be read
+(corrupt, truncated, not an image, size mismatch) is logged by name as a warning (once per file)
+on the `keras_esrgan.data` logger and skipped, so an epoch never crashes on it and never quietly
+has fewer images.
+"""
+
+import logging
+import os
+import threading
+
+import numpy as np
+import tensorflow as tf
+
+from keras_esrgan.data.degrade import bicubic_downsample
+from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
+
+logger = logging.getLogger("keras_esrgan.data")
+
+DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+
+
+def _image_files(directory):
+    """{stem: path} of the image files directly in `directory` (not recursive)."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"image folder not found: {directory}")
+    files = {}
+    for name in sorted(os.listdir(directory)):
+        stem, ext = os.path.splitext(name)
+        path = os.path.join(directory, name)
+        if ext.lower() not in IMAGE_EXTENSIONS or not os.path.isfile(path) or name.startswith("."):
+            continue
+        if stem in files:
+            raise ValueError(
+                f"{directory}: two images named {stem!r} ({os.path.basename(files[stem])} and "
+                f"{name}); keep one so that pairs are unambiguous"
+            )
+        files[stem] = path
+    if not files:
+        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {directory}")
+    return files
+
+
+def _name_list(names, limit=10):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def list_image_pairs(hr_dir, lr_dir=None, scale=4):
+    """The `(hr_path, lr_path)` pairs `image_folder` reads, sorted by HR file name.
+
+    Args:
+        hr_dir: folder of HR images (PNG, JPEG, WebP, BMP, TIFF), not searched recursively.
+        lr_dir: optional folder of LR images; `None` for HR-only folders.
+        scale: int; LR names may carry BasicSR's `x{scale}` suffix (`0001x4.png`).
+
+    Returns:
+        list of `(hr_path, lr_path)` string tuples; `lr_path` is `None` for HR-only folders.
+        HR images without an LR partner (and LR images without an HR one) are logged as a
+        warning by name and left out.
+
+    Raises:
+        FileNotFoundError: a folder does not exist.
+        ValueError: a folder has no images, or two images with the same name.
+
+    Example:
+    >>> list_image_pairs("DIV2K_train_HR", "DIV2K_train_LR_bicubic/X4")[0]
+    ('DIV2K_train_HR/0001.png', 'DIV2K_train_LR_bicubic/X4/0001x4.png')
+    """
+    hr_files = _image_files(hr_dir)
+    if lr_dir is None:
+        return [(path, None) for path in hr_files.values()]
+    lr_files = _image_files(lr_dir)
+    pairs, unmatched, used = [], [], set()
+    for stem, hr_path in hr_files.items():
+        for lr_stem in (f"{stem}x{scale}", f"{stem}X{scale}", stem):
+            if lr_stem in lr_files:
+                pairs.append((hr_path, lr_files[lr_stem]))
+                used.add(lr_stem)
+                break
+        else:
+            unmatched.append(os.path.basename(hr_path))
+    if unmatched:
+        logger.warning(
+            "%d HR image(s) in %s have no LR image NAME.* or NAMEx%d.* in %s, skipped: %s",
+            len(unmatched), hr_dir, scale, lr_dir, _name_list(unmatched),
+        )
+    orphans = [os.path.basename(p) for s, p in lr_files.items() if s not in used]
+    if orphans:
+        logger.warning(
+            "%d LR image(s) in %s have no HR image in %s, unused: %s",
+            len(orphans), lr_dir, hr_dir, _name_list(orphans),
+        )
+    if not pairs:
+        raise ValueError(f"no image in {hr_dir} has a partner in {lr_dir} (scale {scale})")
+    return pairs
+
+
+def _as_rgb(image, dtype):
+    """uint8/uint16 `(H, W)`, `(H, W, 3|4)` -> `(H, W, 3)` in `dtype`; alpha dropped."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype == dtype:
+        return np.ascontiguousarray(image)
+    if dtype == np.uint8:  # 16 -> 8 bits, rounded: x / 257 (65535 / 255 = 257)
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return image.astype(np.uint16) * 257
+
+
+class _PairLoader:
+    """`(hr_path, lr_path)` -> `(lr, hr, ok)` numpy arrays; failures logged once per file."""
+
+    def __init__(self, scale, dtype):
+        self.scale, self.dtype = scale, dtype
+        self._reported = set()
+        self._lock = threading.Lock()
+
+    def _skip(self, key, message):
+        with self._lock:
+            if key in self._reported:
+                return
+            self._reported.add(key)
+        logger.warning("skipped: %s", message)
+
+    def __call__(self, hr_path, lr_path):
+        hr_path, lr_path = hr_path.decode(), lr_path.decode() or None
+        empty = np.zeros((0, 0, 3), self.dtype)
+        s = self.scale
+        try:
+            hr = _as_rgb(read_image(hr_path), self.dtype)
+            lr = empty if lr_path is None else _as_rgb(read_image(lr_path), self.dtype)
+        except (OSError, ValueError) as err:  # ImageError is a ValueError
+            self._skip(hr_path, str(err))
+            return empty, empty, False
+        if lr_path is None:
+            (hh, hw) = hr.shape[:2]
+            if hh < s or hw < s:
+                self._skip(hr_path, f"{hr_path}: {hw}x{hh} is smaller than the scale {s}")
+                return empty, empty, False
+            return lr, np.ascontiguousarray(hr[: hh - hh % s, : hw - hw % s]), True
+        (h, w), (hh, hw) = lr.shape[:2], hr.shape[:2]
+        if not (h * s <= hh < (h + 1) * s and w * s <= hw < (w + 1) * s):
+            self._skip(
+                hr_path,
+                f"{hr_path} ({hw}x{hh}) and {lr_path} ({w}x{h}): the HR image is not {s} times "
+                f"the LR image",
+            )
+            return empty, empty, False
+        return lr, np.ascontiguousarray(hr[: h * s, : w * s]), True
+
+
+def image_folder(
+    hr_dir,
+    lr_dir=None,
+    scale=4,
+    *,
+    dtype="uint8",
+    method="matlab",
+    shuffle_files=False,
+    seed=None,
+):
+    """A `tf.data.Dataset` of `(lr, hr)` full-image pairs from image folders.
+
+    Args:
+        hr_dir: folder of HR images (PNG, JPEG, WebP, also BMP/TIFF; 8- or 16-bit; grey, RGB or
+            with alpha), not searched recursively.
+        lr_dir: folder of matching LR images, or `None` to make them from the HR images.
+        scale: int factor between LR and HR.
+        dtype: `"uint8"` or `"uint16"`: what the pairs are stored as (and cached as by
+            `training_pipeline`); uint8 takes half the memory.
+        method: LR degradation for HR-only folders: `"matlab"` (benchmark protocol) or `"tf"`
+            (see `bicubic_downsample`).
+        shuffle_files: shuffle the file order each epoch (before decoding); useful when the
+            pairs are not cached, so that the decoded-image shuffle buffer can stay small.
+        seed: int seed for `shuffle_files`.
+
+    Returns:
+        `tf.data.Dataset` of `(lr, hr)`: `(h, w, 3)` and `(scale * h, scale * w, 3)` tensors
+        of `dtype`, one element per readable pair, in file-name order unless `shuffle_files`.
+        Feed it to `training_pipeline` or `validation_pipeline`.
+
+    Raises:
+        FileNotFoundError, ValueError: missing folder, no images, ambiguous names (at once).
+
+    Example:
+    >>> pairs = image_folder("../shared/data/Set5")         # LR made with MATLAB's bicubic
+    >>> lr, hr = next(iter(pairs))                          # (128, 128, 3), (512, 512, 3) uint8
+    >>> pairs = image_folder("DIV2K_train_HR", "DIV2K_train_LR_bicubic/X4")
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"image_folder: dtype must be 'uint8' or 'uint16', got {dtype!r}")
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"image_folder: scale must be a positive int, got {scale!r}")
+    if method not in ("matlab", "tf"):
+        raise ValueError(f"image_folder: method must be 'matlab' or 'tf', got {method!r}")
+    pairs = list_image_pairs(hr_dir, lr_dir, scale)
+    tf_dtype = tf.as_dtype(dtype)
+    loader = _PairLoader(scale, DTYPES[dtype])
+
+    def load(hr_path, lr_path):
+        lr, hr, ok = tf.numpy_function(
+            loader, [hr_path, lr_path], [tf_dtype, tf_dtype, tf.bool], stateful=False
+        )
+        lr.set_shape((None, None, 3))
+        hr.set_shape((None, None, 3))
+        ok.set_shape(())
+        return lr, hr, ok
+
+    def degrade(lr, hr, ok):
+        levels = float(tf_dtype.max)
+        lr = bicubic_downsample(hr, scale, method=method)
+        return tf.cast(tf.round(lr * levels), tf_dtype), hr
+
+    paths = tf.data.Dataset.from_tensor_slices(
+        ([hr for hr, _ in pairs], [lr or "" for _, lr in pairs])
+    )
+    if shuffle_files:
+        paths = paths.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    ds = paths.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.filter(lambda lr, hr, ok: ok)
+    if lr_dir is None:
+        return ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(lambda lr, hr, ok: (lr, hr))
