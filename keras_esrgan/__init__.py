@@ -2,6 +2,8 @@
 
 The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
 Weights: `load_generator`, `save_generator`, `interpolate`.
+Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
+`keras_esrgan.losses`).
 """
 
 import os
@@ -17,8 +19,11 @@ if keras.backend.backend() != "tensorflow":
         "Set KERAS_BACKEND=tensorflow."
     )
 
+from keras_esrgan.checkpoints import TrainingCheckpoint  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
+from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
+from keras_esrgan.training import ESRGAN, PSNRTrainer  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
     UnsafeWeightsError,
     WeightsFileError,
@@ -29,7 +34,11 @@ from keras_esrgan.weights import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "ESRGAN",
+    "PSNRTrainer",
+    "PerceptualLoss",
     "RRDBNet",
+    "TrainingCheckpoint",
     "UNetDiscriminatorSN",
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
