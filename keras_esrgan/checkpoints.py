@@ -97,10 +97,18 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         candidates = list(reversed(self._manager.checkpoints))
         for path in candidates:
             try:
-                self._checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.NotFoundError, tf.errors.DataLossError, tf.errors.OutOfRangeError) as err:
-                self._print(f"cannot read {path} ({type(err).__name__}); trying an older one")
+                status = self._checkpoint.restore(path)
+            except (tf.errors.OpError, IndexError) as err:
+                # A damaged file (disk trouble; TF itself never leaves a partial checkpoint).
+                self._print(f"cannot read {path} ({type(err).__name__}: {err}); trying an older one")
                 continue
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as err:
+                raise ValueError(
+                    f"TrainingCheckpoint: {path} does not fit this model (another architecture or "
+                    f"trainer?); use another directory. ({err})"
+                ) from None
             self._print(f"resumed from {path} at step {self._step()}, epoch {int(self._epoch.numpy())}")
             return
         if candidates:

@@ -76,6 +76,10 @@ def _multi_worker(strategy):
     )()
 
 
+def _tf_variables(variables):
+    return [v.value if isinstance(v, keras.Variable) else v for v in variables]
+
+
 def _float_weights(model):
     return [w for w in model.weights if "float" in str(w.dtype)]
 
@@ -140,12 +144,17 @@ class _GeneratorTrainer(keras.Model):
         save_generator(self.ema_generator if ema else self.generator, path)
 
     def checkpoint_objects(self):
-        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG)."""
-        objects = dict(generator=self.generator, iterations=self.iterations.value)
+        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG).
+
+        Flat lists of variables, in `weights` / `variables` order: `tf.train.Checkpoint`
+        given a Keras 3 model silently skips layers held in Python lists (RRDBNet's `body`),
+        because Keras wraps such lists in its own tracking type.
+        """
+        objects = dict(generator=_tf_variables(self.generator.weights), iterations=self.iterations.value)
         if self._ema_generator is not None:
-            objects["ema_generator"] = self._ema_generator
+            objects["ema_generator"] = _tf_variables(self._ema_generator.weights)
         if getattr(self, "optimizer", None) is not None:
-            objects["optimizer"] = self.optimizer
+            objects["optimizer"] = _tf_variables(self.optimizer.variables)
         return objects
 
     # -- compile helpers ------------------------------------------------------------------
@@ -405,9 +414,9 @@ class ESRGAN(_GeneratorTrainer):
 
     def checkpoint_objects(self):
         objects = super().checkpoint_objects()
-        objects["discriminator"] = self.discriminator
+        objects["discriminator"] = _tf_variables(self.discriminator.weights)
         if self.d_optimizer is not None:
-            objects["d_optimizer"] = self.d_optimizer
+            objects["d_optimizer"] = _tf_variables(self.d_optimizer.variables)
         return objects
 
     def _gan_losses(self, sr, hr, real_logits, fake_logits):

@@ -90,7 +90,9 @@ def replicas(out):
     ):
         with strategy.scope():
             model = build()
-        history = model.fit(dataset(lr, hr).repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0)
+        history = model.fit(
+            dataset(lr, hr).repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False
+        )
         results.update({f"{name}:{k}": v for k, v in weights_of(model).items()})
         results[f"{name}:replicas"] = np.asarray(strategy.num_replicas_in_sync)
         results[f"{name}:g_loss"] = np.asarray(history.history["g_loss"])
@@ -105,7 +107,7 @@ def multiworker(out):
         model = build()
     lr, hr = data()
     ds = dataset(lr, hr).repeat()
-    history = model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0)
+    history = model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False)
     result = weights_of(model)
     result["replicas"] = np.asarray(strategy.num_replicas_in_sync)
     result["g_loss"] = np.asarray(history.history["g_loss"])
@@ -135,7 +137,7 @@ def resume(directory, out, epochs, steps_per_epoch, save_freq, progress=None, st
     ckpt = keras_esrgan.TrainingCheckpoint(directory, save_freq=save_freq, verbose=1)
     history = model.fit(
         dataset(lr, hr).repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0,
-        callbacks=[ckpt, Progress()],
+        shuffle=False, callbacks=[ckpt, Progress()],
     )
     result = weights_of(model)
     result["epochs_run"] = np.asarray(len(history.history["g_loss"]))
