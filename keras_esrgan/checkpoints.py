@@ -80,19 +80,23 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self._checkpoint = tf.train.Checkpoint(epoch=self._epoch, **model.checkpoint_objects())
         self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, self.max_to_keep)
-        self._restore()
+        restored = self._restore()
         self._last_saved = self._step()
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
         self._total_steps = epochs * steps if epochs and steps else None
         # With a known epoch length the step decides (a save at the last batch of an epoch
         # precedes on_epoch_end); otherwise the epoch counter saved with it.
-        model._initial_epoch = (self._last_saved // steps if steps else int(self._epoch.numpy())) or None
+        initial_epoch = self._last_saved // steps if steps else int(self._epoch.numpy())
         if self._total_steps and self._last_saved >= self._total_steps:
             self._print(f"step {self._last_saved} already reaches epochs x steps = {self._total_steps}")
-            model._initial_epoch = epochs
+            initial_epoch = epochs
+        if restored:
+            self._print(f"resumed from {restored} at step {self._last_saved}, epoch {initial_epoch + 1}")
+        model._initial_epoch = initial_epoch or None
 
     def _restore(self):
-        # Newest first; an unreadable checkpoint (e.g. deleted data files) falls back to the
+        """Restore the newest readable checkpoint; returns its path (None if there is none)."""
+        # Newest first; an unreadable checkpoint (e.g. damaged data files) falls back to the
         # previous one rather than failing the run.
         candidates = list(reversed(self._manager.checkpoints))
         for path in candidates:
@@ -109,10 +113,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                     f"TrainingCheckpoint: {path} does not fit this model (another architecture or "
                     f"trainer?); use another directory. ({err})"
                 ) from None
-            self._print(f"resumed from {path} at step {self._step()}, epoch {int(self._epoch.numpy())}")
-            return
+            return path
         if candidates:
             raise OSError(f"TrainingCheckpoint: no readable checkpoint in {self.directory}")
+        return None
 
     def _save(self):
         step = self._step()

@@ -39,6 +39,9 @@ def update_ema(averages, variables, decay):
         averages: list of Keras variables holding the averages.
         variables: list of Keras variables of the same shapes (the live weights).
         decay: float in [0, 1), e.g. 0.999 (BasicSR's `ema_decay`).
+
+    Example:
+    >>> update_ema(ema_net.weights, net.weights, 0.999)
     """
     averages = [a.value if isinstance(a, keras.Variable) else a for a in averages]
     variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]

@@ -59,7 +59,12 @@ CRITERIA = ("l1", "l2")
 
 
 def canonical_layer_name(name):
-    """`"conv5_4"` (BasicSR) or `"block5_conv4"` (Keras) -> `"block5_conv4"`; ValueError otherwise."""
+    """`"conv5_4"` (BasicSR) or `"block5_conv4"` (Keras) -> `"block5_conv4"`; ValueError otherwise.
+
+    Example:
+    >>> canonical_layer_name("conv5_4")
+    'block5_conv4'
+    """
     canonical = _ALIASES.get(name, name)
     if canonical not in _CHANNELS:
         raise ValueError(
@@ -169,6 +174,10 @@ def imagenet_weights_path():
     Raises:
         WeightsFileError: not cached and the download failed (e.g. offline), with the URLs to
             fetch and how to pass the file.
+
+    Example:
+    >>> imagenet_weights_path()
+    '/root/.keras/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
     """
     home = _keras_home()
     cached = os.path.join(home, "models", KERAS_VGG19_FILE)

@@ -64,6 +64,11 @@ def psnr_learning_rate(initial=PSNR_LEARNING_RATE, period=PSNR_LR_PERIOD, minimu
 
     Equal to BasicSR's `CosineAnnealingRestartLR(periods=[period] * k, restart_weights=[1] * k,
     eta_min=minimum)`: lr = minimum + (initial - minimum) * (1 + cos(pi * t / period)) / 2.
+
+    Example:
+    >>> sched = psnr_learning_rate()
+    >>> float(sched(125_000))  # half way: (2e-4 + 1e-7) / 2
+    0.00010005
     """
     return keras.optimizers.schedules.CosineDecayRestarts(
         initial, period, t_mul=1.0, m_mul=1.0, alpha=minimum / initial

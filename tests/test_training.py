@@ -126,10 +126,12 @@ def test_psnr_stage_then_gan_stage(tmp_path):
     trainer = PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
     trainer.compile()
     opt = trainer.optimizer
-    assert isinstance(opt.learning_rate, keras.optimizers.schedules.CosineDecayRestarts) or callable(opt._learning_rate)
+    assert (opt.beta_1, opt.beta_2) == (0.9, 0.99)
     g0 = snapshot(trainer.generator)
     history = trainer.fit(lr, hr, batch_size=4, epochs=2, verbose=0)
     assert set(history.history) == {"l_pix", "psnr"} and moved(g0, trainer.generator)
+    assert int(opt.iterations.numpy()) == 4
+    np.testing.assert_allclose(float(opt.learning_rate), float(psnr_learning_rate()(4)), rtol=1e-6)
     trainer.save_generator(tmp_path / "psnr.keras")
     # GAN stage initialised from the PSNR EMA generator; interpolation between the two.
     with warnings.catch_warnings():
@@ -195,7 +197,7 @@ def test_bad_input_and_compile_arguments_are_refused():
     with pytest.raises(ValueError, match="divide uint8"):
         model.fit((lr * 255).astype(np.uint8), hr, batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="ema_decay"):
-        PSNRTrainer(RRDBNet(**dict(num_feat=8, num_block=1, num_grow_ch=4)), ema_decay=1.0)
+        PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), ema_decay=1.0)
 
 
 def test_default_esrgan_offline_fails_before_building_models(tmp_path, monkeypatch):
@@ -246,7 +248,8 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.training_worker", "multiworker", str(tmp_path / f"w{index}.npz")],
+            [sys.executable, "-m", "tests.training_worker", "multiworker", str(tmp_path / f"w{index}.npz"),
+             str(tmp_path / "ckpt")],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         ))
     try:
@@ -262,6 +265,9 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     keys = [k for k in w0.files if "/" in k]
     for key in keys:
         np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    # Only the chief's checkpoint remains (the other worker's scratch copy is deleted).
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
     # Each worker holds half of every global batch; with global-batch losses the result is the
     # single-process one.
     lr, hr = worker.data()

@@ -1,7 +1,7 @@
 """Subprocess side of the distribution and resume tests in tests/test_training.py.
 
     python -m tests.training_worker replicas OUT.npz     # 1 replica vs MirroredStrategy(2 CPUs)
-    python -m tests.training_worker multiworker OUT.npz  # one MultiWorkerMirroredStrategy worker (TF_CONFIG)
+    python -m tests.training_worker multiworker OUT.npz CKPT_DIR  # one MultiWorkerMirroredStrategy worker
     python -m tests.training_worker resume CKPT_DIR OUT.npz [--progress FILE] [--step-delay S]
 
 Logical devices must be configured before TensorFlow initialises, and multi-worker training
@@ -99,15 +99,18 @@ def replicas(out):
     np.savez(out, **results)
 
 
-def multiworker(out):
+def multiworker(out, directory):
     import tensorflow as tf
+
+    import keras_esrgan
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
         model = build()
     lr, hr = data()
     ds = dataset(lr, hr).repeat()
-    history = model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False)
+    ckpt = keras_esrgan.TrainingCheckpoint(directory, verbose=0)
+    history = model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False, callbacks=[ckpt])
     result = weights_of(model)
     result["replicas"] = np.asarray(strategy.num_replicas_in_sync)
     result["g_loss"] = np.asarray(history.history["g_loss"])
@@ -149,7 +152,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("replicas").add_argument("out")
-    sub.add_parser("multiworker").add_argument("out")
+    p = sub.add_parser("multiworker")
+    p.add_argument("out")
+    p.add_argument("directory")
     p = sub.add_parser("resume")
     p.add_argument("directory")
     p.add_argument("out")
@@ -162,7 +167,7 @@ def main(argv=None):
     if args.mode == "replicas":
         replicas(args.out)
     elif args.mode == "multiworker":
-        multiworker(args.out)
+        multiworker(args.out, args.directory)
     else:
         resume(args.directory, args.out, args.epochs, args.steps_per_epoch, args.save_freq,
                args.progress, args.step_delay)
