@@ -3,6 +3,8 @@
 The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
 Weights: `load_generator`, `save_generator`, `interpolate`.
 Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
+Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
+`keras_esrgan.losses`).
 """
 
 import os
@@ -26,8 +28,11 @@ from keras_esrgan.data import (  # noqa: E402
     training_pipeline,
     validation_pipeline,
 )
+from keras_esrgan.checkpoints import TrainingCheckpoint  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
+from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
+from keras_esrgan.training import ESRGAN, PSNRTrainer  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
     UnsafeWeightsError,
     WeightsFileError,
@@ -39,7 +44,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DatasetNotFoundError",
+    "ESRGAN",
+    "PSNRTrainer",
+    "PerceptualLoss",
     "RRDBNet",
+    "TrainingCheckpoint",
     "UNetDiscriminatorSN",
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",

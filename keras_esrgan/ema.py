@@ -1,0 +1,61 @@
+"""Exponential moving average of generator weights (BasicSR `model_ema`), tf.distribute-aware."""
+
+import keras
+import tensorflow as tf
+
+
+def clone_generator(generator, name=None):
+    """A new model of the same class, configuration and dtype policy, with the same weights.
+
+    Args:
+        generator: a built Keras model with `get_config` (e.g. `RRDBNet`).
+        name: name of the copy (default: the original's).
+
+    Example:
+    >>> ema = clone_generator(net, name="ema_generator")
+    """
+    if not generator.built:
+        raise ValueError(f"clone_generator: {generator.name} is not built; call it on a batch first")
+    config = generator.get_config()
+    if name is not None:
+        config["name"] = name
+    clone = type(generator).from_config(config)
+    if not clone.built:
+        raise ValueError(
+            f"clone_generator: {type(generator).__name__}.from_config does not build the model, so "
+            "its weights cannot be copied; build it in __init__ as RRDBNet does"
+        )
+    clone.set_weights(generator.get_weights())
+    return clone
+
+
+def update_ema(averages, variables, decay):
+    """`average <- decay * average + (1 - decay) * variable` for each pair, in place.
+
+    Works eagerly, inside `tf.function`, and in a `tf.distribute` replica context (the update
+    runs once per variable copy, in cross-replica context, as Keras' optimizers do).
+
+    Args:
+        averages: list of Keras variables holding the averages.
+        variables: list of Keras variables of the same shapes (the live weights).
+        decay: float in [0, 1), e.g. 0.999 (BasicSR's `ema_decay`).
+
+    Example:
+    >>> update_ema(ema_net.weights, net.weights, 0.999)
+    """
+    averages = [a.value if isinstance(a, keras.Variable) else a for a in averages]
+    variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+    if len(averages) != len(variables):
+        raise ValueError(f"update_ema: {len(averages)} averages for {len(variables)} variables")
+    decay = float(decay)
+
+    def _assign(average, value):
+        return average.assign(decay * average + (1.0 - decay) * tf.cast(value, average.dtype))
+
+    def _update(strategy, averages, variables):
+        for average, variable in zip(averages, variables):
+            strategy.extended.update(average, _assign, args=(variable,), group=False)
+
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        _update, tf.distribute.get_strategy(), averages, variables
+    )

@@ -1,0 +1,356 @@
+"""ESRGAN / PSNRTrainer: fit behaviour, EMA, schedules, mixed precision, distribution, resume."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_esrgan
+from keras_esrgan import ESRGAN, PSNRTrainer, RRDBNet, TrainingCheckpoint, UNetDiscriminatorSN, WeightsFileError
+from keras_esrgan import losses, perceptual
+from keras_esrgan.training import gan_learning_rate, psnr_learning_rate
+
+from . import training_worker as worker
+from .conftest import ROOT
+
+METRICS = {"g_loss", "d_loss", "l_pix", "l_percep", "l_gan", "d_real", "d_fake", "psnr"}
+
+
+def tiny_gan(ema_decay=0.9, dtype=None, perceptual_layers=("block1_conv2",)):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = keras_esrgan.PerceptualLoss({name: 1.0 for name in perceptual_layers}, weights=None, dtype=dtype)
+    return ESRGAN(
+        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, dtype=dtype),
+        UNetDiscriminatorSN(num_feat=4, dtype=dtype),
+        perceptual_loss=loss,
+        ema_decay=ema_decay,
+    )
+
+
+def snapshot(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def moved(before, model):
+    return any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.weights))
+
+
+def run(args, timeout=300, **kwargs):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.training_worker", *args], cwd=ROOT, capture_output=True,
+        text=True, timeout=timeout, **kwargs,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def test_fit_moves_both_networks_and_logs_every_metric():
+    lr, hr = worker.data()
+    model = tiny_gan()
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+    # The first step's losses, recomputed eagerly from the initial weights. Spectral norm
+    # updates the discriminator in training calls: replay them, then rewind.
+    d0 = model.discriminator.get_weights()
+    sr = model.generator(lr[:4])
+    real, fake = model.discriminator(hr[:4], training=True), model.discriminator(sr, training=True)
+    model.discriminator.set_weights(d0)
+    l_pix = losses.pixel_loss(sr, hr[:4]).numpy().mean()
+    l_percep = model.perceptual_loss(sr, hr[:4]).numpy().mean()
+    want = dict(
+        l_pix=l_pix, l_percep=l_percep,
+        l_gan=losses.relativistic_generator_loss(real, fake).numpy().mean(),
+        d_loss=losses.relativistic_discriminator_loss(real, fake).numpy().mean(),
+        d_real=real.numpy().mean(), d_fake=fake.numpy().mean(),
+    )
+    want["g_loss"] = l_percep + 5e-3 * want["l_gan"] + 1e-2 * l_pix
+    first = {}
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: first or first.update({k: float(v) for k, v in logs.items()})
+    )
+    g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+    history = model.fit(lr, hr, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[record])
+    for name, value in want.items():
+        np.testing.assert_allclose(first[name], value, rtol=1e-4, err_msg=name)
+
+    assert moved(g0, model.generator) and moved(d0, model.discriminator)
+    assert set(history.history) == METRICS
+    for name, values in history.history.items():
+        assert len(values) == 2 and np.all(np.isfinite(values)), name
+    # The step counters: ours, Keras' model.optimizer (the generator's) and the discriminator's.
+    assert int(model.iterations.numpy()) == 4
+    assert model.optimizer is model.g_optimizer and int(model.optimizer.iterations.numpy()) == 4
+    assert int(model.d_optimizer.iterations.numpy()) == 4
+    result = model.evaluate(lr, hr, batch_size=4, verbose=0, return_dict=True)
+    assert set(result) == METRICS and all(np.isfinite(v) for v in result.values())
+    assert model.predict(lr[:2], verbose=0).shape == (2, 32, 32, 3)
+
+
+def test_ema_follows_the_decay_formula_and_is_what_gets_saved(tmp_path):
+    lr, hr = worker.data()
+    decay = 0.8
+    model = tiny_gan(ema_decay=decay)
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.Adam(1e-2))
+    expected = [w.numpy().astype(np.float64) for w in model.generator.weights]
+
+    class Follow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for i, w in enumerate(model.generator.weights):
+                expected[i] = decay * expected[i] + (1 - decay) * w.numpy()
+
+    model.fit(lr, hr, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[Follow()])
+    ema = model.ema_generator
+    assert ema is not model.generator and ema.trainable_weights == []
+    for e, want, raw in zip(ema.weights, expected, model.generator.weights):
+        np.testing.assert_allclose(e.numpy(), want, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(e.numpy(), r.numpy()) for e, r in zip(ema.weights, model.generator.weights))
+
+    model.save_generator(tmp_path / "ema.keras")
+    loaded = keras_esrgan.load_generator(tmp_path / "ema.keras")
+    np.testing.assert_array_equal(loaded(lr[:1]).numpy(), ema(lr[:1]).numpy())
+    assert not np.array_equal(loaded(lr[:1]).numpy(), model.generator(lr[:1]).numpy())
+
+
+def test_psnr_stage_then_gan_stage(tmp_path):
+    lr, hr = worker.data()
+    trainer = PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+    trainer.compile()
+    opt = trainer.optimizer
+    assert (opt.beta_1, opt.beta_2) == (0.9, 0.99)
+    g0 = snapshot(trainer.generator)
+    history = trainer.fit(lr, hr, batch_size=4, epochs=2, verbose=0)
+    assert set(history.history) == {"l_pix", "psnr"} and moved(g0, trainer.generator)
+    assert int(opt.iterations.numpy()) == 4
+    np.testing.assert_allclose(float(opt.learning_rate), float(psnr_learning_rate()(4)), rtol=1e-6)
+    trainer.save_generator(tmp_path / "psnr.keras")
+    # GAN stage initialised from the PSNR EMA generator; interpolation between the two.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gan = ESRGAN(keras_esrgan.load_generator(tmp_path / "psnr.keras"), UNetDiscriminatorSN(num_feat=4), perceptual_weights=None)
+    np.testing.assert_array_equal(gan.ema_generator(lr[:1]).numpy(), trainer.ema_generator(lr[:1]).numpy())
+    gan.compile()
+    gan.fit(lr, hr, batch_size=4, epochs=1, verbose=0)
+    mid = keras_esrgan.interpolate(trainer.ema_generator, gan.ema_generator, 0.5)
+    for m, a, b in zip(mid.weights, trainer.ema_generator.weights, gan.ema_generator.weights):
+        np.testing.assert_allclose(m.numpy(), (a.numpy() + b.numpy()) / 2, rtol=1e-6, atol=1e-7)
+
+
+def test_default_schedules_and_optimizers():
+    gan_lr = gan_learning_rate()
+    for step, want in ((0, 1e-4), (50_000, 1e-4), (50_001, 5e-5), (150_000, 2.5e-5), (250_000, 1.25e-5), (10**6, 6.25e-6)):
+        np.testing.assert_allclose(float(gan_lr(step)), want, rtol=1e-6)
+    psnr_lr = psnr_learning_rate()
+    lr0, lo, period = 2e-4, 1e-7, 250_000
+    for t in (0, 1000, 125_000, 249_999, 250_000, 400_000):
+        tau = (t % period) / period
+        np.testing.assert_allclose(float(psnr_lr(t)), lo + (lr0 - lo) * 0.5 * (1 + np.cos(np.pi * tau)), rtol=1e-4)
+    model = tiny_gan()
+    model.compile()
+    for opt in (model.g_optimizer, model.d_optimizer):
+        assert isinstance(opt, keras.optimizers.Adam) and opt.built
+        assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.9, 0.99, 1e-8)
+    assert model.g_optimizer is not model.d_optimizer
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_finite(policy):
+    lr, hr = worker.data(n=4)
+    model = tiny_gan(dtype=policy)
+    model.compile()
+    if policy == "mixed_float16":
+        assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    g0 = snapshot(model.generator)
+    history = model.fit(lr, hr, batch_size=4, epochs=2, verbose=0)
+    assert all(np.all(np.isfinite(v)) for v in history.history.values())
+    assert model.generator.weights[0].dtype == "float32" and moved(g0, model.generator)
+    assert model.discriminator(hr).dtype == tf.float32
+
+
+def test_bad_input_and_compile_arguments_are_refused():
+    lr, hr = worker.data(n=4)
+    model = tiny_gan()
+    with pytest.raises(ValueError, match="jit_compile"):
+        model.compile(jit_compile=True)
+    with pytest.raises(ValueError, match="loss="):
+        model.compile(loss="mse")
+    with pytest.raises(ValueError, match="two optimizers"):
+        opt = keras.optimizers.Adam()
+        model.compile(g_optimizer=opt, d_optimizer=opt)
+    with pytest.raises(ValueError, match="use_ema"):
+        model.compile(g_optimizer=keras.optimizers.Adam(use_ema=True))
+    model.compile()
+    with pytest.raises(ValueError, match=r"\(lr, hr\) pairs"):
+        model.fit(lr, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="4x the lr size"):
+        model.fit(lr, hr[:, :16, :16], batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="divide uint8"):
+        model.fit((lr * 255).astype(np.uint8), hr, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="ema_decay"):
+        PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), ema_decay=1.0)
+
+
+def test_default_esrgan_offline_fails_before_building_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(home):
+        raise Exception("URL fetch failure")
+
+    monkeypatch.setattr(perceptual, "_download_keras_vgg19", offline)
+    with pytest.raises(WeightsFileError, match="perceptual_weights="):
+        ESRGAN()
+
+
+def test_models_created_outside_the_strategy_scope_are_refused():
+    generator = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        trainer = PSNRTrainer(generator)
+        with pytest.raises(ValueError, match="outside OneDeviceStrategy.scope"):
+            trainer.compile()
+
+
+def test_one_replica_and_two_mirrored_replicas_agree(tmp_path):
+    run(["replicas", str(tmp_path / "out.npz")])
+    r = np.load(tmp_path / "out.npz")
+    assert int(r["one:replicas"]) == 1 and int(r["two:replicas"]) == 2
+    keys = sorted(k[4:] for k in r.files if k.startswith("one:") and "/" in k)
+    assert len(keys) > 50
+    for key in keys:
+        np.testing.assert_allclose(r["two:" + key], r["one:" + key], rtol=0, atol=2e-6, err_msg=key)
+    np.testing.assert_allclose(r["two:g_loss"], r["one:g_loss"], rtol=1e-5)
+    assert int(r["two:iterations"]) == worker.STEPS
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_two_processes(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.training_worker", "multiworker", str(tmp_path / f"w{index}.npz"),
+             str(tmp_path / "ckpt")],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-5000:]
+    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert int(w0["replicas"]) == 2 and int(w0["iterations"]) == worker.STEPS
+    keys = [k for k in w0.files if "/" in k]
+    for key in keys:
+        np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    # Only the chief's checkpoint remains (the other worker's scratch copy is deleted).
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
+    # Each worker holds half of every global batch; with global-batch losses the result is the
+    # single-process one.
+    lr, hr = worker.data()
+    single = worker.build()
+    single.fit(worker.dataset(lr, hr).repeat(), steps_per_epoch=worker.STEPS, epochs=1, verbose=0, shuffle=False)
+    reference = worker.weights_of(single)
+    for key in keys:
+        np.testing.assert_allclose(w0[key], reference[key], rtol=0, atol=2e-6, err_msg=key)
+
+
+def test_sigkill_mid_run_then_resume(tmp_path):
+    ckpt, progress = tmp_path / "ckpt", tmp_path / "progress"
+    args = ["resume", str(ckpt), str(tmp_path / "out.npz"), "--epochs", "3", "--steps-per-epoch", "4",
+            "--save-freq", "2"]
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.training_worker", *args, "--progress", str(progress), "--step-delay", "0.4"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.time() + 240
+    step = 0
+    while time.time() < deadline and victim.poll() is None:
+        try:
+            step = int(progress.read_text())
+        except (FileNotFoundError, ValueError):
+            pass
+        if step >= 5:
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    out = victim.communicate()[0]
+    assert victim.returncode == -signal.SIGKILL, out[-5000:]
+    assert 5 <= step < 12, out[-3000:]
+    latest = tf.train.latest_checkpoint(str(ckpt))
+    saved_step = int(latest.rsplit("-", 1)[1])
+    assert saved_step in (4, 6) and saved_step <= step
+    # The generator optimizer's variables as saved, by position in `optimizer.variables`.
+    reader = tf.train.load_checkpoint(latest)
+    saved_slots = {
+        int(name.split("/")[1]): reader.get_tensor(name)
+        for name, _ in tf.train.list_variables(latest)
+        if name.startswith("optimizer/")
+    }
+
+    proc = run(args)
+    assert f"resumed from {latest} at step {saved_step}" in proc.stdout
+    begin = np.load(str(tmp_path / "out.npz") + ".begin.npz")
+    assert int(begin["step"]) == saved_step
+    assert set(saved_slots) == set(range(len(begin.files) - 1))
+    for i, value in saved_slots.items():
+        np.testing.assert_array_equal(begin[f"arr_{i}"], value)
+    assert int(begin["arr_0"]) == saved_step  # Adam's own iteration counter
+    assert np.abs(begin["arr_2"]).max() > 0  # a first-moment slot, not a fresh zero
+
+    resumed = np.load(tmp_path / "out.npz")
+    assert int(resumed["iterations"]) == 12 and int(resumed["optimizer_iterations"]) == 12
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-12")
+    # An uninterrupted run on the same (constant) batch ends with the same weights: the state
+    # restored is the whole state.
+    model = worker.build()
+    lr, hr = worker.data(n=worker.GLOBAL_BATCH)
+    model.fit(worker.dataset(lr, hr).repeat(), epochs=3, steps_per_epoch=4, verbose=0, shuffle=False)
+    reference = worker.weights_of(model)
+    for key, value in reference.items():
+        np.testing.assert_allclose(resumed[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_resume_from_epoch_checkpoint_in_process(tmp_path):
+    """save_freq="epoch": a second fit resumes after the saved epochs; a damaged newest
+    checkpoint falls back to the previous one; a finished run does not train again."""
+    lr, hr = worker.data(n=4)
+    ds = worker.dataset(lr, hr).repeat()
+    fit = dict(steps_per_epoch=2, verbose=0, shuffle=False)
+    model = worker.build()
+    model.fit(ds, epochs=2, **fit, callbacks=[TrainingCheckpoint(tmp_path, verbose=0)])
+    assert sorted(p.name for p in tmp_path.glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    for data_file in tmp_path.glob("ckpt-4.data-*"):
+        data_file.write_bytes(b"")
+    fresh = worker.build()
+    history = fresh.fit(ds, epochs=3, **fit, callbacks=[TrainingCheckpoint(tmp_path, verbose=0)])
+    assert len(history.history["g_loss"]) == 2  # resumed at step 2 (epoch 1), ran epochs 1 and 2
+    assert int(fresh.iterations.numpy()) == 6
+    again = worker.build()
+    history = again.fit(ds, epochs=3, **fit, callbacks=[TrainingCheckpoint(tmp_path, verbose=0)])
+    assert history.history == {} and int(again.iterations.numpy()) == 6
+    for a, b in zip(again.generator.weights, fresh.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -1,0 +1,177 @@
+"""Subprocess side of the distribution and resume tests in tests/test_training.py.
+
+    python -m tests.training_worker replicas OUT.npz     # 1 replica vs MirroredStrategy(2 CPUs)
+    python -m tests.training_worker multiworker OUT.npz CKPT_DIR  # one MultiWorkerMirroredStrategy worker
+    python -m tests.training_worker resume CKPT_DIR OUT.npz [--progress FILE] [--step-delay S]
+
+Logical devices must be configured before TensorFlow initialises, and multi-worker training
+needs one process per worker, hence subprocesses. Every mode trains the same tiny ESRGAN
+(1 RRDB, 8 features, U-Net discriminator, VGG19 up to block1_conv2 with random weights) on a
+fixed batch of 32x32 HR patches, with weights drawn from a fixed seed.
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+# Failures show up in the test's assertion message: keep the full traceback.
+keras.config.disable_traceback_filtering()
+
+GLOBAL_BATCH = 4
+HR = 32
+STEPS = 3
+
+
+def data(n=8, seed=7):
+    """Fixed (lr, hr) float32 arrays: smooth random HR patches and a box-filtered x4 LR."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((n, HR // 4, HR // 4, 3)).astype(np.float32)
+    hr = np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2)
+    hr = np.clip(hr + 0.1 * rng.standard_normal(hr.shape).astype(np.float32), 0, 1)
+    lr = hr.reshape(n, HR // 4, 4, HR // 4, 4, 3).mean(axis=(2, 4))
+    return lr, hr
+
+
+def build(seed=0, ema_decay=0.9, **compile_kwargs):
+    """The tiny ESRGAN, weights from `seed`, compiled with a larger learning rate so steps show."""
+    import keras_esrgan
+    from keras_esrgan.models import UNetDiscriminatorSN
+
+    keras.utils.set_random_seed(seed)
+    generator = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    discriminator = UNetDiscriminatorSN(num_feat=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        perceptual = keras_esrgan.PerceptualLoss({"block1_conv2": 1.0}, weights=None)
+    model = keras_esrgan.ESRGAN(
+        generator, discriminator, perceptual_loss=perceptual, ema_decay=ema_decay
+    )
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.9, beta_2=0.99),
+        d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.9, beta_2=0.99),
+        **compile_kwargs,
+    )
+    return model
+
+
+def weights_of(model):
+    out = {}
+    for prefix, net in (("g", model.generator), ("d", model.discriminator), ("ema", model.ema_generator)):
+        for i, w in enumerate(net.weights):
+            out[f"{prefix}/{i:03d}"] = np.asarray(w.numpy())
+    out["iterations"] = np.asarray(int(model.iterations.numpy()))
+    return out
+
+
+def dataset(lr, hr):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((lr, hr)).batch(GLOBAL_BATCH)
+
+
+def replicas(out):
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    lr, hr = data()
+    results = {}
+    for name, strategy in (
+        ("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
+        ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
+    ):
+        with strategy.scope():
+            model = build()
+        history = model.fit(
+            dataset(lr, hr).repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False
+        )
+        results.update({f"{name}:{k}": v for k, v in weights_of(model).items()})
+        results[f"{name}:replicas"] = np.asarray(strategy.num_replicas_in_sync)
+        results[f"{name}:g_loss"] = np.asarray(history.history["g_loss"])
+    np.savez(out, **results)
+
+
+def multiworker(out, directory):
+    import tensorflow as tf
+
+    import keras_esrgan
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = build()
+    lr, hr = data()
+    ds = dataset(lr, hr).repeat()
+    ckpt = keras_esrgan.TrainingCheckpoint(directory, verbose=0)
+    history = model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False, callbacks=[ckpt])
+    result = weights_of(model)
+    result["replicas"] = np.asarray(strategy.num_replicas_in_sync)
+    result["g_loss"] = np.asarray(history.history["g_loss"])
+    np.savez(out, **result)
+
+
+def resume(directory, out, epochs, steps_per_epoch, save_freq, progress=None, step_delay=0.0):
+    import keras_esrgan
+
+    class Progress(keras.callbacks.Callback):
+        """Writes the step after each batch (the parent kills the process on it)."""
+
+        def on_train_begin(self, logs=None):
+            self.first_step = int(self.model.iterations.numpy())
+            slots = [v.numpy() for v in self.model.optimizer.variables]
+            np.savez(out + ".begin.npz", step=self.first_step, *slots)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if progress:
+                with open(progress + ".tmp", "w") as f:
+                    f.write(str(int(self.model.iterations.numpy())))
+                os.replace(progress + ".tmp", progress)
+            time.sleep(step_delay)
+
+    model = build()
+    lr, hr = data(n=GLOBAL_BATCH)
+    ckpt = keras_esrgan.TrainingCheckpoint(directory, save_freq=save_freq, verbose=1)
+    history = model.fit(
+        dataset(lr, hr).repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0,
+        shuffle=False, callbacks=[ckpt, Progress()],
+    )
+    result = weights_of(model)
+    result["epochs_run"] = np.asarray(len(history.history["g_loss"]))
+    result["optimizer_iterations"] = np.asarray(int(model.optimizer.iterations.numpy()))
+    np.savez(out, **result)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("replicas").add_argument("out")
+    p = sub.add_parser("multiworker")
+    p.add_argument("out")
+    p.add_argument("directory")
+    p = sub.add_parser("resume")
+    p.add_argument("directory")
+    p.add_argument("out")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps-per-epoch", type=int, default=4)
+    p.add_argument("--save-freq", type=int, default=2)
+    p.add_argument("--progress")
+    p.add_argument("--step-delay", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if args.mode == "replicas":
+        replicas(args.out)
+    elif args.mode == "multiworker":
+        multiworker(args.out, args.directory)
+    else:
+        resume(args.directory, args.out, args.epochs, args.steps_per_epoch, args.save_freq,
+               args.progress, args.step_delay)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
