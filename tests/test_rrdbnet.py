@@ -95,6 +95,12 @@ def test_dense_block_init_is_kaiming_scaled_by_0_1():
     assert first.std() == pytest.approx(1 / np.sqrt(3 * 27), rel=0.15)
 
 
+def test_no_two_convs_start_with_the_same_weights():
+    model = RRDBNet(**TINY)
+    kernels = [w.numpy().tobytes() for w in model.weights if w.path.endswith("kernel")]
+    assert len(set(kernels)) == len(kernels)
+
+
 def test_get_config_from_config_and_keras_round_trip(tmp_path, rng):
     model = _randomize(RRDBNet(scale=2, num_out_ch=1, **TINY))
     x = rng.random((1, 6, 8, 3), dtype=np.float32)

@@ -38,12 +38,14 @@ def torch_default_initializer(seed=None):
     )
 
 
-def _conv(filters, name, dtype, initializer, kernel_size=3):
+def _conv(filters, name, dtype, make_initializer, kernel_size=3):
+    # A fresh initializer per conv: an unseeded Keras 3 initializer instance repeats its values,
+    # so sharing one would start same-shaped convs with identical weights.
     return keras.layers.Conv2D(
         filters,
         kernel_size,
         padding="same",
-        kernel_initializer=initializer,
+        kernel_initializer=make_initializer(),
         bias_initializer="zeros",
         name=name,
         dtype=dtype,
@@ -74,7 +76,7 @@ class ResidualDenseBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_feat = int(num_feat)
         self.num_grow_ch = int(num_grow_ch)
-        init = dense_block_initializer()
+        init = dense_block_initializer
         self.convs = [
             _conv(num_grow_ch, f"conv{i}", self.dtype_policy, init) for i in range(1, 5)
         ] + [_conv(num_feat, "conv5", self.dtype_policy, init)]
@@ -199,7 +201,7 @@ class RRDBNet(keras.Model):
         self.unshuffle_factor = _UNSHUFFLE[self.scale]
 
         dtype = self.dtype_policy
-        init = torch_default_initializer()
+        init = torch_default_initializer
         self.pixel_unshuffle = (
             PixelUnshuffle(self.unshuffle_factor, name="pixel_unshuffle", dtype=dtype)
             if self.unshuffle_factor > 1
