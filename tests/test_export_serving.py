@@ -320,22 +320,24 @@ def test_rest_url_and_models_config():
     assert model.model_version_policy.latest.num_versions == 1
 
 
-def test_export_savedmodel_script(tmp_path):
+def load_script(name):
+    """An `export/` script as a module, so its `main(argv)` runs in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "export" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_savedmodel_script(tmp_path, capsys):
     from keras_esrgan import save_generator
 
     weights = tmp_path / "g.weights.h5"
     save_generator(image_like_generator(seed=4), weights)
-    script = ROOT / "export" / "export_savedmodel.py"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run(
-        [sys.executable, script, "--weights", weights, "--out", tmp_path / "out", "--version", "2"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    main = load_script("export_savedmodel").main
+    assert main(["--weights", str(weights), "--out", str(tmp_path / "out"), "--version", "2"]) == 0
     assert (tmp_path / "out" / "esrgan" / "2" / "saved_model.pb").is_file()
-    assert "MB of weights" in run.stdout
-    run = subprocess.run(
-        [sys.executable, script, "--weights", tmp_path / "missing.pth", "--out", tmp_path / "out"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert run.returncode == 1 and "export_savedmodel: error:" in run.stderr
+    assert "MB of weights" in capsys.readouterr().out
+    assert main(["--weights", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "out")]) == 1
+    assert "export_savedmodel: error:" in capsys.readouterr().err
