@@ -30,8 +30,7 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     args = parser.parse_args(argv)
 
-    from keras_esrgan.export import saved_model
-    from keras_esrgan.export.saved_model import DEFAULT_MAX_PIXELS, weight_bytes
+    from keras_esrgan.export import DEFAULT_MAX_PIXELS, saved_model, weight_bytes
     from keras_esrgan.weights import load_generator
 
     try:

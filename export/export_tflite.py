@@ -30,7 +30,8 @@ def main(argv=None):
                         help="overlap between tiles recorded in the sidecar")
     parser.add_argument("--calibration-images", nargs="+", default=None,
                         help="image files or folders for int8 calibration")
-    parser.add_argument("--num-calibration-tiles", type=int, default=32)
+    parser.add_argument("--num-calibration-tiles", type=int, default=16,
+                        help="more tiles: steadier ranges, slower conversion")
     args = parser.parse_args(argv)
 
     from keras_esrgan.export import sidecar_path, tflite

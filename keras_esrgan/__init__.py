@@ -2,6 +2,7 @@
 
 The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
 Weights: `load_generator`, `save_generator`, `interpolate`.
+Export: `export_saved_model` (TF Serving), `export_tflite` (LiteRT); more in `keras_esrgan.export`.
 """
 
 import os
@@ -17,6 +18,9 @@ if keras.backend.backend() != "tensorflow":
         "Set KERAS_BACKEND=tensorflow."
     )
 
+from keras_esrgan import export  # noqa: E402
+from keras_esrgan.export import saved_model as export_saved_model  # noqa: E402
+from keras_esrgan.export import tflite as export_tflite  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
@@ -34,6 +38,9 @@ __all__ = [
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
     "WeightsFileError",
+    "export",
+    "export_saved_model",
+    "export_tflite",
     "interpolate",
     "load_generator",
     "save_generator",

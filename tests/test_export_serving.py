@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from keras_esrgan.export import saved_model, serving_functions
 from keras_esrgan.export import serving_client as client
-from keras_esrgan.export.saved_model import weight_bytes
+from keras_esrgan.export import weight_bytes
 from tests.conftest import ROOT
 from tests.export_helpers import generated_image, image_like_generator, keras_uint8, real_crop
 
@@ -188,6 +188,9 @@ def test_versioned_layout_and_weights_stored_once(exported, tmp_path):
     # model (well under 1% on the full one); a second copy would double it.
     assert weights <= stored < 1.15 * weights
     assert not [n for n in os.listdir(pathlib.Path(path).parent) if n.startswith(".")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's owner-only 0700
 
     # The premise: Keras' own export writes each variable twice.
     generator.export(tmp_path / "keras_export", format="tf_saved_model", verbose=False,

@@ -156,6 +156,10 @@ def test_sidecar_describes_the_model_file(converted):
         assert sidecar_path(path) == str(path)[: -len(".tflite")] + ".json"
         assert info["model_file"] == os.path.basename(path)
         assert info["size_bytes"] == os.path.getsize(path)
+        umask = os.umask(0)
+        os.umask(umask)
+        for written in (path, sidecar_path(path)):  # not mkstemp's owner-only 0600
+            assert os.stat(written).st_mode & 0o777 == 0o666 & ~umask
         assert info["quantization"] == quantization
         assert info["architecture"] == generator.config and info["scale"] == 4
         assert info["tile"] == {"size": TILE if shape == FIXED else 128, "pad": 24}

@@ -14,7 +14,7 @@ import urllib.request
 
 import numpy as np
 
-from keras_esrgan.export.saved_model import (
+from keras_esrgan.export.savedmodel_export import (
     BYTES_INPUT,
     BYTES_OUTPUT,
     IMAGES_INPUT,

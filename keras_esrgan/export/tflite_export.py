@@ -17,7 +17,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
-from keras_esrgan.export.saved_model import float32_generator, variables_module
+from keras_esrgan.export.savedmodel_export import (
+    default_permissions,
+    float32_generator,
+    variables_module,
+)
 from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
@@ -92,7 +96,7 @@ def _image_sources(representative_images):
     return sources
 
 
-def representative_tiles(representative_images, tile_size, num_tiles=32, channels=3, seed=0):
+def representative_tiles(representative_images, tile_size, num_tiles=16, channels=3, seed=0):
     """Tiles cut from real images, for full-int8 calibration and accuracy checks.
 
     Args:
@@ -200,7 +204,9 @@ def _converter(generator, input_shape, workdir):
     """A TFLiteConverter over a SavedModel of `generator` with one float32 signature."""
     module = variables_module(generator)
 
-    @tf.function(input_signature=[tf.TensorSpec(input_shape, tf.float32, name=TFLITE_INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec(input_shape, tf.float32, name=TFLITE_INPUT)], autograph=False
+    )
     def serve(image):
         return {TFLITE_OUTPUT: generator(image, training=False)}
 
@@ -215,6 +221,7 @@ def _atomic_write(path, data):
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        default_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -233,7 +240,7 @@ def tflite(
     quantization="fp32",
     input_shape=(1, DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE, 3),
     representative_images=None,
-    num_calibration_tiles=32,
+    num_calibration_tiles=16,
     tile_size=None,
     tile_pad=DEFAULT_TILE_PAD,
     seed=0,
@@ -257,7 +264,9 @@ def tflite(
             `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
         representative_images: image paths, folders or arrays (see `representative_tiles`);
             required for `"int8"`, ignored otherwise.
-        num_calibration_tiles: tiles for int8 calibration (each one forward pass).
+        num_calibration_tiles: tiles for int8 calibration. Each is one forward pass in the
+            calibrator's unaccelerated kernels (tens of seconds for the full model at 128x128),
+            so calibration dominates int8 conversion time.
         tile_size: tile side recorded in the sidecar and used for calibration tiles; default
             the fixed H of `input_shape`, else 128.
         tile_pad: overlap the sidecar recommends between tiles (context pixels per side).

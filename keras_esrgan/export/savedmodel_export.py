@@ -131,7 +131,10 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
         y = generator(x, training=False)
         return _to_uint8(y[:, : scale * h, : scale * w, :])
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, in_ch], tf.uint8, name=IMAGES_INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, in_ch], tf.uint8, name=IMAGES_INPUT)],
+        autograph=False,
+    )
     def serving_default(images):
         with tf.control_dependencies(_check_pixels(tf.shape(images), max_pixels, "input")):
             images = tf.identity(images)
@@ -148,7 +151,7 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
             image = tf.identity(image)
         return tf.io.encode_png(upscale_uint8(image[None])[0])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)], autograph=False)
     def upscale_image(image_bytes):
         # One image at a time (parallel_iterations=1): peak memory is one image's, not N's.
         png = tf.map_fn(
@@ -157,6 +160,17 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
         return {BYTES_OUTPUT: png}
 
     return {SERVING_DEFAULT: serving_default, UPSCALE_IMAGE: upscale_image}
+
+
+def default_permissions(path, directory=False):
+    """Give `path` the mode a plain `open`/`mkdir` would have (0666/0777 less the umask).
+
+    `tempfile.mkstemp` / `mkdtemp` create owner-only files (0600/0700); an artifact renamed into
+    place from one would be unreadable to a server or app build running as another user.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
 
 
 def _write_atomically(module, signatures, target):
@@ -170,6 +184,7 @@ def _write_atomically(module, signatures, target):
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        default_permissions(tmp, directory=True)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
