@@ -146,6 +146,18 @@ def test_check_builtin_ops_rejects_flex_ops(tmp_path):
     with pytest.raises(BuiltinOpsError, match="FlexCumprod"):
         check_builtin_ops(model)
 
+    from keras_esrgan import RRDBNet
+
+    class NeedsFlex(RRDBNet):
+        def call(self, x):
+            out = super().call(x)
+            return out + 0.0 * tf.math.cumprod(out, axis=1)
+
+    generator = NeedsFlex(**image_like_generator().config)
+    with pytest.raises(BuiltinOpsError, match="conversion failed: .*Cumprod"):
+        tflite(generator, tmp_path / "flex.tflite", input_shape=(1, 8, 8, 3))
+    assert not os.listdir(tmp_path)
+
 
 def test_sidecar_describes_the_model_file(converted):
     generator, files = converted
@@ -226,3 +238,18 @@ def test_export_tflite_script(tmp_path, capsys):
     assert json.loads((tmp_path / "m_fp16.json").read_text())["input"]["shape"] == [1, 32, 32, 3]
     assert script.main(args[:4] + ["--quantization", "int8"]) == 1
     assert "needs representative_images" in capsys.readouterr().err
+
+
+def test_mixed_precision_generator_converts_from_a_float32_copy(tmp_path):
+    from keras_esrgan import RRDBNet
+
+    generator = image_like_generator(seed=6)
+    bf16 = RRDBNet(**generator.config, dtype="mixed_bfloat16")
+    bf16.set_weights(generator.get_weights())
+    path = tmp_path / "bf16.tflite"
+    tflite(bf16, path, "fp32", input_shape=DYNAMIC)
+    assert set(describe_tflite(path)["tensor_types"]) <= {"float32", "int32"}  # no bf16 casts
+    image = generated_image(20, 24, seed=6)
+    got = litert_uint8(path, image[None])
+    assert np.abs(got.astype(int) - keras_uint8(generator, image[None])).max() <= 1
+    assert bf16.dtype_policy.name == "mixed_bfloat16"  # the caller's model is left alone

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.python.convert import ConverterError
 
 from keras_esrgan.export.savedmodel_export import (
     default_permissions,
@@ -200,6 +201,13 @@ def check_builtin_ops(path_or_bytes):
     return ops
 
 
+def _converter_summary(err):
+    """The lines of a converter error that name ops, not the MLIR dump around them."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    named = [line for line in lines if line.lower().startswith(("custom ops:", "flex ops:"))]
+    return "; ".join(named) or (lines[0] if lines else type(err).__name__)
+
+
 def _converter(generator, input_shape, workdir):
     """A TFLiteConverter over a SavedModel of `generator` with one float32 signature."""
     module = variables_module(generator)
@@ -282,7 +290,8 @@ def tflite(
 
     Raises:
         ValueError: bad quantization/input_shape, int8 without representative images.
-        BuiltinOpsError: the converted model would need custom or Flex ops.
+        BuiltinOpsError: the conversion failed, e.g. because the graph would need custom or
+            Flex (Select TF) ops.
 
     Example:
     >>> info = tflite(generator, "esrgan_fp16.tflite", quantization="fp16",
@@ -333,11 +342,8 @@ def tflite(
             calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed)
         try:
             model = converter.convert()
-        except Exception as err:  # the converter's errors are long MLIR dumps
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BuiltinOpsError(
-                f"tflite: conversion with builtin ops only failed ({first})"
-            ) from err
+        except ConverterError as err:
+            raise BuiltinOpsError(f"tflite: conversion failed: {_converter_summary(err)}") from err
     seconds = time.perf_counter() - started
     description = describe_tflite(model)
     check_builtin_ops(model)
