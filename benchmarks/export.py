@@ -128,8 +128,10 @@ def main(argv=None):
     rows = []
     gt = None
     if args.weights:
-        gt = np.mean([y_psnr(to_uint8(reference[n][: 4 * h, : 4 * w]), hr) for n, _, h, w, hr in images])
-    rows.append(("Keras fp32 tf.function", weight_bytes(generator) / 1e6, None, keras_s, 1.0, None, None, gt))
+        gt = np.mean([y_psnr(to_uint8(reference[n][: 4 * h, : 4 * w]), hr)
+                      for n, _, h, w, hr in images])
+    rows.append(("Keras fp32 tf.function", weight_bytes(generator) / 1e6, None, keras_s, 1.0,
+                 None, None, gt))
 
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="keras_esrgan_export_bench_")
     os.makedirs(out_dir, exist_ok=True)

@@ -204,8 +204,10 @@ def check_builtin_ops(path_or_bytes):
 def _converter_summary(err):
     """The lines of a converter error that name ops, not the MLIR dump around them."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    named = [line for line in lines if line.lower().startswith(("custom ops:", "flex ops:"))]
-    return "; ".join(named) or (lines[0] if lines else type(err).__name__)
+    named = [line for line in lines if line.lower().startswith(("custom ops:", "tf select ops:"))]
+    if named:  # "TF Select ops: Cumprod" means: no TFLite builtin, runs only with Flex
+        return "; ".join(dict.fromkeys(named)) + " (no TFLite builtin kernel; Flex is not allowed)"
+    return lines[0] if lines else type(err).__name__
 
 
 def _converter(generator, input_shape, workdir):
