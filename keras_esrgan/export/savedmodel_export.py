@@ -113,7 +113,8 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
           cropped.
         - `upscale_image(image_bytes)`: string `(N,)` of encoded PNG/JPEG/GIF/BMP ->
           `{"png_bytes": string (N,)}` of PNG-encoded upscaled images. Images may differ in
-          size; they are run one after another, so the budget applies per image.
+          size; they are run one after another, so the budget applies per image. Greyscale
+          is expanded to RGB, alpha dropped, 16-bit PNGs reduced to 8 bits.
         Both raise `InvalidArgumentError` "keras_esrgan: input of 1 x 900 x 900 = 810000
         pixels exceeds the pixel budget max_pixels=262,144 ..." for inputs with more than
         `max_pixels` pixels (B x H x W), and a "... is empty" one for zero-size images.
