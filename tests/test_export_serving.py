@@ -345,3 +345,71 @@ def test_export_savedmodel_script(tmp_path, capsys):
     assert "MB of weights" in capsys.readouterr().out
     assert main(["--weights", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "out")]) == 1
     assert "export_savedmodel: error:" in capsys.readouterr().err
+
+
+@pytest.fixture
+def local_servers(loaded):
+    """An HTTP server and a gRPC server on localhost answering with `serve_rest` / `serve_grpc`,
+    so the client script runs its real network code (urllib, a gRPC channel) end to end."""
+    import http.server
+    import threading
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            assert self.path == "/v1/models/esrgan:predict"
+            reply = serve_rest(loaded, self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(400 if '"error"' in reply[:10] else 200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(reply.encode())
+
+        def log_message(self, *args):
+            pass
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            try:
+                return predict_pb2.PredictResponse.FromString(
+                    serve_grpc(loaded, request.SerializeToString()))
+            except tf.errors.InvalidArgumentError as err:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, err.message)
+
+    http_server = http.server.ThreadingHTTPServer(("localhost", 0), Handler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), grpc_server)
+    grpc_port = grpc_server.add_insecure_port("localhost:0")
+    grpc_server.start()
+    yield {"rest": http_server.server_address[1], "grpc": grpc_port}
+    http_server.shutdown()
+    grpc_server.stop(None)
+
+
+def test_serving_client_script_over_rest_and_grpc(exported, local_servers, tmp_path, capsys):
+    from keras_esrgan.images import write_image
+
+    generator, _ = exported
+    image = generated_image(30, 26, seed=11)
+    write_image(tmp_path / "in.png", image)
+    want = keras_uint8(generator, image[None])[0]
+    main = load_script("serving_client").main
+    for protocol in ("rest", "grpc"):
+        for signature in ("upscale_image", "serving_default"):
+            out = tmp_path / f"{protocol}_{signature}.png"
+            args = [str(tmp_path / "in.png"), str(out), "--protocol", protocol,
+                    "--port", str(local_servers[protocol]), "--signature", signature]
+            assert main(args) == 0, capsys.readouterr().err
+            assert np.abs(decode(out.read_bytes()).astype(int) - want).max() <= 1
+    write_image(tmp_path / "big.png", generated_image(100, 100))
+    for protocol in ("rest", "grpc"):
+        args = [str(tmp_path / "big.png"), str(tmp_path / "big_up.png"), "--protocol", protocol,
+                "--port", str(local_servers[protocol])]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "serving_client: error: TF Serving" in err and "max_pixels=9,216" in err
+        assert "node" not in err  # the graph-execution wrapping is stripped
+    assert not (tmp_path / "big_up.png").exists()

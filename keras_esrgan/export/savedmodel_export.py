@@ -97,8 +97,8 @@ def _check_pixels(shape, max_pixels, what):
 
 
 def _to_uint8(x):
-    # Round half away from zero after clipping: what `np.clip(np.round(y * 255), 0, 255)` gives
-    # for all but exact .5 ties (numpy rounds those to even), i.e. never more than 1 level apart.
+    # tf.round rounds half to even, as np.round does: the same bytes as
+    # `np.clip(np.round(y * 255), 0, 255)` on the same float values.
     return tf.cast(tf.round(tf.clip_by_value(x * 255.0, 0.0, 255.0)), tf.uint8)
 
 
