@@ -5,6 +5,7 @@ Weights: `load_generator`, `save_generator`, `interpolate`.
 Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
 Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
 `keras_esrgan.losses`).
+Export: `export_saved_model` (TF Serving), `export_tflite` (LiteRT); more in `keras_esrgan.export`.
 """
 
 import os
@@ -29,6 +30,9 @@ from keras_esrgan.data import (  # noqa: E402
     validation_pipeline,
 )
 from keras_esrgan.checkpoints import TrainingCheckpoint  # noqa: E402
+from keras_esrgan import export  # noqa: E402
+from keras_esrgan.export import saved_model as export_saved_model  # noqa: E402
+from keras_esrgan.export import tflite as export_tflite  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
 from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
@@ -56,6 +60,9 @@ __all__ = [
     "bicubic_downsample",
     "div2k",
     "image_folder",
+    "export",
+    "export_saved_model",
+    "export_tflite",
     "interpolate",
     "load_generator",
     "save_generator",

@@ -1,0 +1,381 @@
+"""TFLite export for LiteRT (Android, edge): fp32, fp16, dynamic-range int8 and full int8.
+
+The converter is fed a SavedModel written to a temporary folder, never
+`from_concrete_functions([fn], model)`: with the Keras model passed as trackable that path emits
+VAR_HANDLE ops and a model whose output is all NaN, without an error. Conversion allows only
+TFLite builtin ops: Select TF (Flex) ops do not run in LiteRT on Android, so a graph that needs
+them must fail here, at export, not in the app.
+"""
+
+import datetime
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.python.convert import ConverterError
+
+from keras_esrgan.export.savedmodel_export import (
+    default_permissions,
+    float32_generator,
+    variables_module,
+)
+from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
+
+QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
+TFLITE_INPUT = "image"
+TFLITE_OUTPUT = "upscaled"
+DEFAULT_TILE_SIZE = 128
+# Overlap between neighbouring tiles the app should use. Measured on the full model with real
+# weights (pasting without blending, against one untiled pass): 16 px of context 37.5 dB,
+# 24 px 46.5 dB, 32 px 52.0 dB; 24 with blending is the usual trade-off on a phone.
+DEFAULT_TILE_PAD = 24
+
+_BUILTIN_NAMES = {
+    value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
+}
+_TYPE_NAMES = {
+    value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")
+}
+
+
+class BuiltinOpsError(ValueError):
+    """A `.tflite` file that needs custom or Select TF (Flex) ops LiteRT on Android lacks."""
+
+
+def _check_input_shape(generator, input_shape):
+    shape = tuple(None if d is None or d == -1 else int(d) for d in input_shape)
+    if len(shape) != 4 or shape[-1] != generator.num_in_ch:
+        raise ValueError(
+            f"tflite: input_shape must be (batch, H, W, {generator.num_in_ch}) with batch, H, W "
+            f"ints or None (dynamic); got {tuple(input_shape)}"
+        )
+    if any(d is not None and d < 1 for d in shape):
+        raise ValueError(f"tflite: input_shape dimensions must be positive, got {shape}")
+    generator.check_input_shape(shape)
+    return shape
+
+
+def _as_rgb_float(image, channels):
+    """An (H, W[, C]) uint8/uint16/float image as float32 (H, W, channels) in [0, 1]."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.0
+    elif image.dtype == np.uint16:
+        image = image.astype(np.float32) / 65535.0
+    else:
+        image = np.clip(image.astype(np.float32), 0.0, 1.0)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"representative image must be (H, W[, C]), got shape {image.shape}")
+    if image.shape[-1] == 4 and channels != 4:
+        image = image[..., :3]  # drop alpha: the generator sees colour only
+    if image.shape[-1] == 1 and channels == 3:
+        image = np.repeat(image, 3, axis=-1)
+    if image.shape[-1] != channels:
+        raise ValueError(f"representative image has {image.shape[-1]} channels, model takes {channels}")
+    return image
+
+
+def _image_sources(representative_images):
+    """Expand a folder into its image files; keep paths and arrays as they are."""
+    if isinstance(representative_images, (str, os.PathLike)):
+        representative_images = [representative_images]
+    sources = []
+    for item in representative_images:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            names = sorted(n for n in os.listdir(item) if n.lower().endswith(IMAGE_EXTENSIONS))
+            sources += [os.path.join(item, n) for n in names]
+        else:
+            sources.append(item)
+    if not sources:
+        raise ValueError("representative_images is empty: full int8 needs real images to calibrate on")
+    return sources
+
+
+def representative_tiles(representative_images, tile_size, num_tiles=16, channels=3, seed=0):
+    """Tiles cut from real images, for full-int8 calibration and accuracy checks.
+
+    Args:
+        representative_images: image paths (read with `keras_esrgan.images.read_image`),
+            folders of images, or arrays `(H, W[, C])` (uint8, uint16 or float in [0, 1]).
+            Use images like those the app will upscale: calibration fixes each activation's
+            int8 range from them.
+        tile_size: int or `(h, w)`: tile shape; images smaller than it are mirror-padded.
+        num_tiles: tiles in total, taken round-robin from the images at seeded random places.
+        channels: model input channels (greyscale images are repeated to RGB, alpha dropped).
+        seed: random seed of the crop positions.
+
+    Returns:
+        float32 array `(num_tiles, h, w, channels)` in [0, 1].
+
+    Example:
+    >>> representative_tiles(["../shared/data/Set14"], 128, num_tiles=8).shape
+    (8, 128, 128, 3)
+    """
+    th, tw = (tile_size, tile_size) if np.isscalar(tile_size) else tuple(tile_size)
+    rng = np.random.default_rng(seed)
+    images = [
+        _as_rgb_float(read_image(s) if isinstance(s, (str, os.PathLike)) else s, channels)
+        for s in _image_sources(representative_images)
+    ]
+    tiles = np.empty((num_tiles, th, tw, channels), np.float32)
+    for i in range(num_tiles):
+        image = images[i % len(images)]
+        pad_h, pad_w = max(0, th - image.shape[0]), max(0, tw - image.shape[1])
+        if pad_h or pad_w:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+        y = rng.integers(0, image.shape[0] - th + 1)
+        x = rng.integers(0, image.shape[1] - tw + 1)
+        tiles[i] = image[y : y + th, x : x + tw]
+    return tiles
+
+
+def describe_tflite(path_or_bytes):
+    """What a `.tflite` flatbuffer contains, read without an interpreter.
+
+    Returns:
+        dict with `operators` (builtin op name -> count; custom ops as `CUSTOM:<code>`, Flex
+        ops appear as `CUSTOM:FlexConv2D` etc.), `inputs` and `outputs` (lists of dicts with
+        `name`, `shape` (-1 for dynamic), `dtype`, `quantization` {scale, zero_point} or None)
+        and `tensor_types` (dtype name -> number of tensors).
+
+    Example:
+    >>> describe_tflite("esrgan_fp16.tflite")["operators"]
+    {'DEQUANTIZE': 351, 'CONV_2D': 351, 'CONCATENATION': 276, ...}
+    """
+    data = path_or_bytes
+    if not isinstance(data, (bytes, bytearray)):
+        with open(path_or_bytes, "rb") as fh:
+            data = fh.read()
+    model = schema.Model.GetRootAs(data, 0)
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            codes.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
+        else:
+            codes.append(_BUILTIN_NAMES.get(builtin, f"UNKNOWN_{builtin}"))
+    operators, tensor_types = {}, {}
+    graph = model.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        name = codes[graph.Operators(i).OpcodeIndex()]
+        operators[name] = operators.get(name, 0) + 1
+    for i in range(graph.TensorsLength()):
+        kind = _TYPE_NAMES[graph.Tensors(i).Type()]
+        tensor_types[kind] = tensor_types.get(kind, 0) + 1
+
+    def tensor(index):
+        t = graph.Tensors(index)
+        shape = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else t.ShapeAsNumpy()
+        q = t.Quantization()
+        quant = None
+        if q is not None and q.ScaleLength():
+            quant = dict(scale=float(q.Scale(0)), zero_point=int(q.ZeroPoint(0)))
+        return dict(
+            name=t.Name().decode(), shape=[int(d) for d in shape],
+            dtype=_TYPE_NAMES[t.Type()], quantization=quant,
+        )
+
+    return dict(
+        operators=dict(sorted(operators.items())),
+        inputs=[tensor(graph.Inputs(i)) for i in range(graph.InputsLength())],
+        outputs=[tensor(graph.Outputs(i)) for i in range(graph.OutputsLength())],
+        tensor_types=dict(sorted(tensor_types.items())),
+    )
+
+
+def check_builtin_ops(path_or_bytes):
+    """Raise `BuiltinOpsError` if the model uses any custom or Flex (Select TF) op."""
+    ops = describe_tflite(path_or_bytes)["operators"]
+    custom = sorted(op for op in ops if op.startswith(("CUSTOM", "UNKNOWN")))
+    if custom:
+        raise BuiltinOpsError(
+            f"TFLite model needs non-builtin ops {custom}; LiteRT on Android runs builtins only"
+        )
+    return ops
+
+
+def _converter_summary(err):
+    """The lines of a converter error that name ops, not the MLIR dump around them."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    named = [line for line in lines if line.lower().startswith(("custom ops:", "tf select ops:"))]
+    if named:  # "TF Select ops: Cumprod" means: no TFLite builtin, runs only with Flex
+        return "; ".join(dict.fromkeys(named)) + " (no TFLite builtin kernel; Flex is not allowed)"
+    return lines[0] if lines else type(err).__name__
+
+
+def _converter(generator, input_shape, workdir):
+    """A TFLiteConverter over a SavedModel of `generator` with one float32 signature."""
+    module = variables_module(generator)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec(input_shape, tf.float32, name=TFLITE_INPUT)], autograph=False
+    )
+    def serve(image):
+        return {TFLITE_OUTPUT: generator(image, training=False)}
+
+    tf.saved_model.save(module, workdir, signatures={"serving_default": serve.get_concrete_function()})
+    return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serving_default"])
+
+
+def _atomic_write(path, data):
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        default_permissions(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def sidecar_path(path):
+    """`model.tflite` -> `model.json`: where `tflite` writes the app-developer metadata."""
+    root, ext = os.path.splitext(os.fspath(path))
+    return (root if ext == ".tflite" else os.fspath(path)) + ".json"
+
+
+def tflite(
+    generator,
+    path,
+    quantization="fp32",
+    input_shape=(1, DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE, 3),
+    representative_images=None,
+    num_calibration_tiles=16,
+    tile_size=None,
+    tile_pad=DEFAULT_TILE_PAD,
+    seed=0,
+):
+    """Convert `generator` to a builtin-ops-only `.tflite` file plus a JSON sidecar.
+
+    Args:
+        generator: an `RRDBNet` (any dtype policy; converted from a float32 copy).
+        path: destination `.tflite` file, written atomically; the sidecar goes next to it
+            (`sidecar_path(path)`: `model.tflite` -> `model.json`).
+        quantization: one of
+            - `"fp32"`: float32 weights and math (reference accuracy).
+            - `"fp16"`: float16 weights (half the size), dequantized to float32 on CPU; GPU
+              delegates run them in fp16.
+            - `"dynamic_int8"`: int8 weights (a quarter of the size), activations quantized
+              on the fly per inference; no calibration.
+            - `"int8"`: full integer: int8 weights and activations calibrated on
+              `representative_images`; float32 input/output with QUANTIZE/DEQUANTIZE at the
+              ends. Fastest on NPUs/DSPs, least accurate on the residual trunk.
+        input_shape: `(batch, H, W, C)`; `None` for a dynamic dimension (the app then calls
+            `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
+        representative_images: image paths, folders or arrays (see `representative_tiles`);
+            required for `"int8"`, ignored otherwise.
+        num_calibration_tiles: tiles for int8 calibration. Each is one forward pass in the
+            calibrator's unaccelerated kernels (tens of seconds for the full model at 128x128),
+            so calibration dominates int8 conversion time.
+        tile_size: tile side recorded in the sidecar and used for calibration tiles; default
+            the fixed H of `input_shape`, else 128.
+        tile_pad: overlap the sidecar recommends between tiles (context pixels per side).
+        seed: random seed of the calibration crops.
+
+    Model I/O: input float32 `(B, H, W, C)` RGB in [0, 1] (named `image`), output float32
+    `(B, sH, sW, C)` nominally in [0, 1], not clipped (named `upscaled`): the app clips and
+    scales to bytes.
+
+    Returns:
+        dict: the sidecar's contents (also written to `sidecar_path(path)`), including
+        `conversion_seconds` and `size_bytes`.
+
+    Raises:
+        ValueError: bad quantization/input_shape, int8 without representative images.
+        BuiltinOpsError: the conversion failed, e.g. because the graph would need custom or
+            Flex (Select TF) ops.
+
+    Example:
+    >>> info = tflite(generator, "esrgan_fp16.tflite", quantization="fp16",
+    ...               input_shape=(1, None, None, 3))
+    >>> info["input"]["shape"], info["output"]["range"]
+    ([1, -1, -1, 3], [0.0, 1.0])
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"tflite: quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if quantization == "int8" and representative_images is None:
+        raise ValueError(
+            "tflite: quantization='int8' calibrates activation ranges and needs "
+            "representative_images (paths, a folder or arrays of real images)"
+        )
+    input_shape = _check_input_shape(generator, input_shape)
+    if tile_size is None:
+        tile_size = input_shape[1] if input_shape[1] is not None else DEFAULT_TILE_SIZE
+    generator = float32_generator(generator)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="keras_esrgan_tflite_") as workdir:
+        converter = _converter(generator, input_shape, workdir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        calibration = None
+        if quantization != "fp32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "int8":
+            tile_shape = (
+                input_shape[1] or tile_size,
+                input_shape[2] or tile_size,
+            )
+            tiles = representative_tiles(
+                representative_images, tile_shape, num_calibration_tiles,
+                channels=generator.num_in_ch, seed=seed,
+            )
+            batch = input_shape[0] or 1
+            usable = len(tiles) // batch * batch
+            if usable == 0:
+                raise ValueError(f"tflite: need at least {batch} calibration tiles for batch {batch}")
+
+            def representative_dataset():
+                for i in range(0, usable, batch):
+                    yield [tiles[i : i + batch]]
+
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed)
+        try:
+            model = converter.convert()
+        except ConverterError as err:
+            raise BuiltinOpsError(f"tflite: conversion failed: {_converter_summary(err)}") from err
+    seconds = time.perf_counter() - started
+    description = describe_tflite(model)
+    check_builtin_ops(model)
+    _atomic_write(path, model)
+
+    import keras_esrgan
+
+    (inp,), (out,) = description["inputs"], description["outputs"]
+    info = dict(
+        format="keras_esrgan.tflite/1",
+        model_file=os.path.basename(path),
+        quantization=quantization,
+        architecture=dict(generator.config),
+        scale=generator.scale,
+        input=dict(
+            inp, layout="NHWC", color="RGB" if generator.num_in_ch == 3 else "grey",
+            range=[0.0, 1.0], multiple_of=generator.unshuffle_factor,
+            note="float32 pixel / 255",
+        ),
+        output=dict(
+            out, layout="NHWC", range=[0.0, 1.0], clipped=False,
+            note="not clipped: byte = round(clamp(value, 0, 1) * 255)",
+        ),
+        tile=dict(size=int(tile_size), pad=int(tile_pad)),
+        calibration=calibration,
+        operators=description["operators"],
+        size_bytes=len(model),
+        conversion_seconds=round(seconds, 2),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        versions=dict(keras_esrgan=keras_esrgan.__version__, tensorflow=tf.__version__),
+    )
+    _atomic_write(sidecar_path(path), (json.dumps(info, indent=2) + "\n").encode())
+    return info
