@@ -40,7 +40,21 @@ def data(n=8, seed=7):
     return lr, hr
 
 
-def build(seed=0, ema_decay=0.9, **compile_kwargs):
+def optimizer(kind):
+    """A fresh optimizer: `"adam"` (the trainers' default family) or `"sgd"`.
+
+    The distribution tests use SGD: its update is linear in the gradient, so a loss that is
+    averaged over the wrong batch (per replica instead of global) changes the weights. Adam
+    would hide that (its step does not depend on the gradient's scale) and, where a gradient is
+    near zero (the last discriminator bias, by the symmetry of the relativistic loss), would
+    turn float32 summation-order noise into lr-sized differences.
+    """
+    if kind == "sgd":
+        return keras.optimizers.SGD(0.05)
+    return keras.optimizers.Adam(1e-3, beta_1=0.9, beta_2=0.99)
+
+
+def build(seed=0, ema_decay=0.9, optimizer_kind="adam", **compile_kwargs):
     """The tiny ESRGAN, weights from `seed`, compiled with a larger learning rate so steps show."""
     import keras_esrgan
     from keras_esrgan.models import UNetDiscriminatorSN
@@ -55,8 +69,8 @@ def build(seed=0, ema_decay=0.9, **compile_kwargs):
         generator, discriminator, perceptual_loss=perceptual, ema_decay=ema_decay
     )
     model.compile(
-        g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.9, beta_2=0.99),
-        d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.9, beta_2=0.99),
+        g_optimizer=optimizer(optimizer_kind),
+        d_optimizer=optimizer(optimizer_kind),
         **compile_kwargs,
     )
     return model
@@ -89,7 +103,9 @@ def replicas(out):
         ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
     ):
         with strategy.scope():
-            model = build()
+            model = build(optimizer_kind="sgd")
+        if name == "one":
+            results.update({f"start:{k}": v for k, v in weights_of(model).items()})
         history = model.fit(
             dataset(lr, hr).repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0, shuffle=False
         )
@@ -106,7 +122,7 @@ def multiworker(out, directory):
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
-        model = build()
+        model = build(optimizer_kind="sgd")
     lr, hr = data()
     ds = dataset(lr, hr).repeat()
     ckpt = keras_esrgan.TrainingCheckpoint(directory, verbose=0)
