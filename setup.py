@@ -33,7 +33,7 @@ setup(
         "tqdm>=4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10"],
         "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
         # Parity checks against PyTorch only; never a runtime dependency.
         "torch": ["torch>=2.4"],

@@ -1,0 +1,16 @@
+"""Image quality metrics with the conventions of the super-resolution literature.
+
+`psnr`, `ssim` (full-reference, BasicSR's `calculate_psnr` / `calculate_ssim`: BT.601 Y in
+MATLAB's 16..235 form, `crop_border`, 11x11 Gaussian SSIM over valid positions) and `niqe`
+(no-reference, the MATLAB release of Mittal et al. with its pristine model). Inputs are RGB
+numpy arrays: uint8 (peak 255), uint16 (peak 65535), or float with `data_range=`.
+
+Example:
+>>> from keras_esrgan.metrics import psnr, ssim, niqe
+>>> psnr(sr, hr, crop_border=4, test_y_channel=True), ssim(sr, hr, 4, True), niqe(sr, 4)
+"""
+
+from keras_esrgan.metrics.niqe import niqe
+from keras_esrgan.metrics.psnr_ssim import psnr, rgb_to_y, ssim
+
+__all__ = ["niqe", "psnr", "rgb_to_y", "ssim"]
