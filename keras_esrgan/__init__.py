@@ -5,6 +5,8 @@ Weights: `load_generator`, `save_generator`, `interpolate`.
 Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
 Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
 `keras_esrgan.losses`).
+Inference: `Upscaler`, `upscale` (tiling, alpha, greyscale, 16-bit, bf16).
+Evaluation: `evaluate`, `format_table`; metrics (`psnr`, `ssim`, `niqe`) in `keras_esrgan.metrics`.
 Export: `export_saved_model` (TF Serving), `export_tflite` (LiteRT); more in `keras_esrgan.export`.
 """
 
@@ -30,9 +32,11 @@ from keras_esrgan.data import (  # noqa: E402
     validation_pipeline,
 )
 from keras_esrgan.checkpoints import TrainingCheckpoint  # noqa: E402
-from keras_esrgan import export  # noqa: E402
+from keras_esrgan import export, metrics  # noqa: E402
+from keras_esrgan.evaluation import evaluate, format_table  # noqa: E402
 from keras_esrgan.export import saved_model as export_saved_model  # noqa: E402
 from keras_esrgan.export import tflite as export_tflite  # noqa: E402
+from keras_esrgan.inference import Upscaler, upscale  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
 from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
@@ -53,19 +57,24 @@ __all__ = [
     "PerceptualLoss",
     "RRDBNet",
     "TrainingCheckpoint",
+    "Upscaler",
     "UNetDiscriminatorSN",
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
     "WeightsFileError",
     "bicubic_downsample",
     "div2k",
+    "evaluate",
     "image_folder",
     "export",
     "export_saved_model",
     "export_tflite",
+    "format_table",
     "interpolate",
     "load_generator",
+    "metrics",
     "save_generator",
     "training_pipeline",
+    "upscale",
     "validation_pipeline",
 ]

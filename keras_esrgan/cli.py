@@ -1,12 +1,50 @@
 """The `keras-esrgan` command: thin subcommands over the library.
 
+    keras-esrgan upscale photos/ extra.png -o out/ --weights RealESRGAN_x4plus.pth
+    keras-esrgan evaluate Set5=../shared/data/Set5 Set14=../shared/data/Set14 --weights RRDB_PSNR_x4.pth
+    keras-esrgan interpolate RRDB_PSNR_x4.pth RRDB_ESRGAN_x4.pth --alpha 0.8 -o interp.keras
+    keras-esrgan convert RRDB_ESRGAN_x4.pth esrgan_x4.keras
+
 Each subcommand is a function taking parsed arguments and returning an exit code; errors the user
-can fix (bad paths, bad weights) are printed as one line, not a traceback.
+can fix (bad paths, bad weights, bad images) are printed as one line, not a traceback.
 """
 
 import argparse
 import os
 import sys
+
+from keras_esrgan.inference import (
+    BYTES_PER_PIXEL,
+    DEFAULT_BLEND,
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_TILE_PAD,
+)
+
+_GENERATOR_EXTENSIONS = (".keras", ".weights.h5", ".safetensors")
+_OUTPUT_EXTENSIONS = ("auto", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
+# What one input can fail with and still let the others run (TensorFlow's OpError, e.g. out of
+# memory, is added where TensorFlow is imported). Anything else is a bug and should show.
+_PER_IMAGE_ERRORS = (OSError, ValueError, TypeError, MemoryError, FloatingPointError)
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def _convert(args):
@@ -22,13 +60,305 @@ def _convert(args):
     return 0
 
 
-def build_parser():
-    """The argparse parser of the `keras-esrgan` command (one subparser per subcommand)."""
-    parser = argparse.ArgumentParser(
-        prog="keras-esrgan", description="ESRGAN super-resolution for Keras 3 / TensorFlow."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _interpolate(args):
+    if not args.output.lower().endswith(_GENERATOR_EXTENSIONS):
+        allowed = ", ".join(_GENERATOR_EXTENSIONS)
+        raise ValueError(f"{args.output}: the output must end in {allowed}")
+    if os.path.exists(args.output) and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
+    from keras_esrgan.interpolation import interpolate
+    from keras_esrgan.weights import save_generator
 
+    generator = interpolate(args.psnr, args.gan, args.alpha)
+    save_generator(generator, args.output)  # atomic: temporary file, then rename
+    print(f"(1 - {args.alpha:g}) x {args.psnr} + {args.alpha:g} x {args.gan} -> {args.output}")
+    return 0
+
+
+def _named_sets(items):
+    """`NAME=FOLDER` or `FOLDER` arguments as the dict `evaluate` takes (names from folders)."""
+    sets = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or os.path.isdir(item):  # a folder whose name holds "=" stays a folder
+            name, folder = os.path.basename(os.path.normpath(item)), item
+        if name in sets:
+            raise ValueError(f"two sets are named {name!r}; name them: NAME=FOLDER")
+        sets[name] = folder
+    return sets
+
+
+def _evaluate(args):
+    import json
+
+    from keras_esrgan.evaluation import evaluate, format_table
+    from keras_esrgan.weights import load_generator
+
+    if args.json and os.path.exists(args.json) and not args.overwrite:
+        raise FileExistsError(f"{args.json} exists (pass --overwrite to replace it)")
+    generator = load_generator(args.weights)
+    result = evaluate(
+        generator,
+        _named_sets(args.sets),
+        scale=generator.scale,
+        crop_border=args.crop_border,
+        niqe=args.niqe,
+        tile=args.tile,
+        precision=args.precision,
+        progress=not args.no_progress,
+    )
+    print(format_table(result, args.name or os.path.basename(args.weights)))
+    if args.json:
+        tmp = f"{args.json}.tmp-{os.getpid()}"
+        with open(tmp, "w") as fh:
+            json.dump([s.as_dict() for s in result], fh, indent=1)
+        os.replace(tmp, args.json)
+    return 0
+
+
+def collect_images(inputs):
+    """The image files named by `inputs`: files as given, folders by their image files.
+
+    Folders are listed one level deep, sorted, keeping files whose extension is an image one
+    (`keras_esrgan.images.IMAGE_EXTENSIONS`) and skipping hidden files. Named files are kept
+    whatever their extension (an unreadable one is reported when read). Duplicates (the same
+    real path twice) are dropped.
+
+    Returns:
+        `(files, problems)`: the list of paths, and a list of messages for folders without
+        images.
+    """
+    from keras_esrgan.images import IMAGE_EXTENSIONS
+
+    files, problems, seen = [], [], set()
+    for item in inputs:
+        if os.path.isdir(item):
+            found = [
+                os.path.join(item, name)
+                for name in sorted(os.listdir(item))
+                if not name.startswith(".")
+                and name.lower().endswith(IMAGE_EXTENSIONS)
+                and os.path.isfile(os.path.join(item, name))
+            ]
+            if not found:
+                kinds = ", ".join(IMAGE_EXTENSIONS)
+                problems.append(f"{item}: no image files ({kinds}) in this folder")
+        else:
+            found = [item]
+        for path in found:
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                files.append(path)
+    return files, problems
+
+
+def output_path(path, image, outdir, suffix="out", ext="auto"):
+    """Where `keras-esrgan upscale` writes the result for `path`: `OUTDIR/<stem>_<suffix>.<ext>`.
+
+    `ext="auto"` keeps the input's extension. PNG replaces it when the result could not be
+    stored otherwise: 16-bit images (only PNG keeps 16 bits here) and RGBA to JPEG.
+
+    Example:
+    >>> output_path("in/cat.jpg", np.zeros((4, 4, 3), np.uint8), "out")
+    'out/cat_out.jpg'
+    """
+    stem, in_ext = os.path.splitext(os.path.basename(path))
+    ext = in_ext.lstrip(".").lower() if ext == "auto" else ext.lower()
+    rgba = image.ndim == 3 and image.shape[-1] == 4
+    if image.dtype == "uint16" or (rgba and ext in ("jpg", "jpeg")):
+        ext = "png"
+    name = f"{stem}_{suffix}" if suffix else stem
+    return os.path.join(outdir, f"{name}.{ext}")
+
+
+def _upscale(args):
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from keras_esrgan.images import read_image, write_image
+    from keras_esrgan.inference import Upscaler
+
+    files, problems = collect_images(args.inputs)
+    for message in problems:
+        print(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
+    if not files:
+        print("keras-esrgan upscale: error: no input images", file=sys.stderr)
+        return 1
+    # Bad weights or options stop the run before any image is read.
+    upscaler = Upscaler(
+        args.weights,
+        tile=args.tile,
+        tile_pad=args.tile_pad,
+        blend=args.blend,
+        precision=args.precision,
+        alpha_mode=args.alpha_mode,
+        max_tile_pixels=args.max_tile_pixels,
+    )
+    os.makedirs(args.output, exist_ok=True)
+    inputs = {os.path.realpath(path) for path in files}
+    written = {}  # real output path -> the input it came from, in this run
+    failed = len(problems)
+    progress = tqdm(files, unit="image", desc="upscale", disable=None, file=sys.stderr)
+    for path in progress:
+        progress.set_postfix_str(os.path.basename(path), refresh=False)
+        try:
+            image = read_image(path)
+            out = output_path(path, image, args.output, args.suffix, args.ext)
+            real = os.path.realpath(out)
+            if real in written:
+                raise FileExistsError(
+                    f"its output {out} is also the output of {written[real]} (same name); "
+                    "rename one or run them separately"
+                )
+            if not args.overwrite:
+                if real in inputs:
+                    raise FileExistsError(
+                        f"its output {out} is an input (pass --overwrite to replace it)"
+                    )
+                if os.path.exists(out):
+                    raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
+            write_image(out, upscaler(image, outscale=args.outscale))
+            written[real] = path
+        except _PER_IMAGE_ERRORS + (tf.errors.OpError,) as err:
+            failed += 1
+            message = getattr(err, "message", None) or str(err)
+            if path not in message:
+                message = f"{path}: {message}"
+            progress.write(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
+    progress.close()
+    summary = f"{len(written)} of {len(files)} image(s) upscaled into {args.output}"
+    if upscaler.fp32_fallbacks:
+        summary += f" ({upscaler.fp32_fallbacks} tile(s) re-run in float32 after bf16 NaN/Inf)"
+    if failed:
+        summary += f"; {failed} failed"
+    print(summary)
+    return 1 if failed else 0
+
+
+def _add_upscale(sub):
+    p = sub.add_parser(
+        "upscale",
+        help="upscale image files and folders",
+        description="Upscale images with an RRDBNet generator. One unreadable input is reported "
+        "on stderr and skipped; the exit code is 1 if any input failed. Outputs are written "
+        "atomically and never replace an existing file unless --overwrite is given.",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="image files, or folders of images (not recursive)"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)"
+    )
+    p.add_argument(
+        "--weights", required=True, metavar="W",
+        help="generator weights (.pth, .safetensors, .keras, ...)",
+    )
+    p.add_argument(
+        "--tile", type=_non_negative_int, default=None, metavar="N",
+        help="new low-resolution pixels per tile (each tile runs with N + 2P + B pixels a side); "
+        f"default: automatic from a {DEFAULT_MEMORY_BUDGET / 2**30:g} GiB memory budget, the "
+        "whole image when it fits; 0: never tile",
+    )
+    p.add_argument(
+        "--tile-pad", type=_non_negative_int, default=DEFAULT_TILE_PAD, metavar="P",
+        help=f"context pixels on each side of a tile that are never used "
+        f"(default {DEFAULT_TILE_PAD})",
+    )
+    p.add_argument(
+        "--blend", type=_non_negative_int, default=DEFAULT_BLEND, metavar="B",
+        help=f"cross-fade between neighbouring tiles beyond the pad; they overlap by 2P + B "
+        f"(default {DEFAULT_BLEND}; 0 = hard cut)",
+    )
+    fp32_px, bf16_px = (DEFAULT_MEMORY_BUDGET // BYTES_PER_PIXEL[p] for p in ("fp32", "bf16"))
+    p.add_argument(
+        "--max-tile-pixels", type=_non_negative_int, default=None, metavar="PIXELS",
+        help=f"pixel budget of one tile for automatic tiling (default: {fp32_px} in fp32, "
+        f"{bf16_px} in bf16)",
+    )
+    p.add_argument(
+        "--outscale", type=_positive_float, default=None, metavar="X",
+        help="final scale factor; the output is resized to round(X * size) (default: the model's)",
+    )
+    p.add_argument(
+        "--alpha-mode", choices=("model", "resize"), default="model",
+        help="upscale alpha with the network (default) or by bicubic resizing",
+    )
+    p.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
+    )
+    p.add_argument(
+        "--suffix", default="out",
+        help="output name is <name>_<suffix>.<ext> (default: out; '' for <name>.<ext>)",
+    )
+    p.add_argument(
+        "--ext", choices=_OUTPUT_EXTENSIONS, default="auto",
+        help="output format (default: the input's); 16-bit and RGBA-to-JPEG results are "
+        "always PNG",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs (even inputs)"
+    )
+    p.set_defaults(func=_upscale)
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser(
+        "evaluate",
+        help="PSNR-Y / SSIM-Y (and NIQE) on benchmark folders, against bicubic",
+        description="The benchmark protocol of the SR papers and BasicSR: HR images mod-cropped "
+        "to the scale, LR made with MATLAB's bicubic, metrics on the BT.601 Y channel with "
+        "`scale` pixels cropped at the border. Prints a Markdown table with a bicubic row.",
+    )
+    p.add_argument(
+        "sets", nargs="+", metavar="SET",
+        help="folders of HR images, or NAME=FOLDER (e.g. Set5=../shared/data/Set5)",
+    )
+    p.add_argument("--weights", required=True, metavar="W", help="generator weights")
+    p.add_argument(
+        "--crop-border", type=_non_negative_int, default=None, metavar="N",
+        help="pixels removed from each edge before the metrics (default: the scale)",
+    )
+    p.add_argument("--niqe", action="store_true", help="also compute NIQE (no-reference)")
+    p.add_argument(
+        "--tile", type=_non_negative_int, default=None, metavar="N",
+        help="as for upscale (default: automatic; evaluation images usually fit whole)",
+    )
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+        help="fp32 (default, the numbers to publish), bf16 or auto",
+    )
+    p.add_argument("--name", metavar="LABEL", help="label of the model rows (default: file name)")
+    p.add_argument("--json", metavar="PATH", help="also write per-image scores as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.set_defaults(func=_evaluate)
+
+
+def _add_interpolate(sub):
+    p = sub.add_parser(
+        "interpolate",
+        help="blend a PSNR-oriented and a GAN generator (ESRGAN network interpolation)",
+        description="Write a generator with weights (1 - alpha) * PSNR + alpha * GAN "
+        "(ESRGAN section 3.4).",
+    )
+    p.add_argument("psnr", metavar="PSNR", help="weights of the PSNR-oriented (L1) generator")
+    p.add_argument("gan", metavar="GAN", help="weights of the GAN generator fine-tuned from it")
+    p.add_argument(
+        "--alpha", type=float, required=True, metavar="A", help="0 = PSNR model, 1 = GAN model"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT",
+        help="destination: .keras, .weights.h5 or .safetensors",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_interpolate)
+
+
+def _add_convert(sub):
     convert = sub.add_parser(
         "convert",
         help="convert generator weights (.pth/.pt/.safetensors/.keras/.weights.h5) to "
@@ -40,20 +370,38 @@ def build_parser():
     convert.add_argument("--num-in-ch", type=int, help="only if ambiguous")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_convert)
+
+
+def build_parser():
+    """The argparse parser of the `keras-esrgan` command (one subparser per subcommand)."""
+    parser = argparse.ArgumentParser(
+        prog="keras-esrgan", description="ESRGAN super-resolution for Keras 3 / TensorFlow."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_upscale(sub)
+    _add_evaluate(sub)
+    _add_interpolate(sub)
+    _add_convert(sub)
     return parser
 
 
 def main(argv=None):
     """Entry point of the `keras-esrgan` console script; returns the process exit code.
 
-    Example: `keras-esrgan convert RRDB_ESRGAN_x4.pth esrgan_x4.keras`
+    0: everything succeeded; 1: an error, or (upscale) at least one input failed; 2: bad
+    command-line usage (argparse); 130: interrupted.
+
+    Example: `keras-esrgan upscale photos/ -o out/ --weights RealESRGAN_x4plus.pth --outscale 2`
     """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, ValueError) as err:  # WeightsFileError is a ValueError
+    except (OSError, ValueError, TypeError) as err:  # WeightsFileError, ImageError: ValueError
         print(f"keras-esrgan {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"keras-esrgan {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

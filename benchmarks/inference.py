@@ -1,0 +1,267 @@
+"""Inference speed of the full RRDBNet x4 on every path, against the machine's peak and PyTorch.
+
+    python benchmarks/inference.py                       # 64, 128, 256 px LR inputs, all paths
+    /work/torchenv/bin/python benchmarks/inference.py    # the same plus PyTorch (if torch imports)
+    python benchmarks/inference.py --sizes 128 --repeats 3 --paths tf_function,bf16,upscale
+
+Prints, for each path and input size: median seconds after warm-up, output megapixels/s,
+achieved GFLOP/s (from `RRDBNet.flops_per_pixel()`), the fraction of this machine's matmul peak
+measured in the same run (fp32 peak for fp32 paths, bf16 peak for bf16 ones), and PSNR of the
+output to the fp32 Keras output. Then the ratios the project's speed goals are stated in.
+
+The input is a crop of a real photograph (Set14 `barbara.png` from ../shared/data, mirrored if
+the size is larger; uniform noise only when the images are absent), because bf16 and int8 errors
+depend on the content. `upscale` is `keras_esrgan.inference.Upscaler(model)`: what users get,
+uint8 in and out, precision "auto" (printed), automatic tiling (one pass at these sizes); its
+PSNR includes the rounding of the output to uint8 (about 59 dB on its own).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import keras_esrgan  # noqa: E402
+from keras_esrgan import RRDBNet  # noqa: E402
+from keras_esrgan.inference import Upscaler  # noqa: E402
+
+SHARED = os.environ.get(
+    "KERAS_ESRGAN_SHARED_DATA",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"),
+)
+
+ALL_PATHS = [
+    "eager", "tf_function", "xla", "bf16", "bf16_xla",
+    "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "upscale",
+    "torch_eager", "torch_channels_last", "torch_bf16", "torch_compile",
+]
+
+
+def median_time(fn, repeats, warmup=1):
+    """Median wall time of `fn()` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak(dtype, n=4096, repeats=5):
+    """Achieved GFLOP/s of a large square `tf.matmul` in `dtype`: the machine's practical peak."""
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    fn = tf.function(lambda x: tf.matmul(x, x))
+    seconds = median_time(lambda: fn(a).numpy(), repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def make_input(size, rng):
+    """(1, size, size, 3) float32, uint8-representable: a photo crop, or noise without images."""
+    path = os.path.join(SHARED, "Set14", "barbara.png")
+    if not os.path.exists(path):
+        return np.round(rng.random((1, size, size, 3), dtype=np.float32) * 255) / 255
+    from keras_esrgan.images import read_image
+
+    image = read_image(path)
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        image = np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
+        h, w = image.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return image[None, y : y + size, x : x + size].astype(np.float32) / 255
+
+
+def psnr_to(reference, output):
+    """PSNR (dB, peak 1) of a float output to the fp32 reference, both clipped to [0, 1]."""
+    mse = np.mean((np.clip(output, 0, 1) - np.clip(reference, 0, 1)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def keras_paths(model, weights, wanted):
+    """name -> (callable taking an NHWC float32 batch, precision) for the TF paths."""
+    spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+    paths = {}
+    if "eager" in wanted:
+        paths["eager"] = (lambda x: model(x, training=False).numpy(), "fp32")
+    if "tf_function" in wanted:
+        fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
+        paths["tf_function"] = (lambda x: fn(x).numpy(), "fp32")
+    if "xla" in wanted:
+        fn = tf.function(lambda x: model(x, training=False), input_signature=spec, jit_compile=True)
+        paths["xla"] = (lambda x: fn(x).numpy(), "fp32")
+    if {"bf16", "bf16_xla"} & set(wanted):
+        bf16 = RRDBNet(**model.config, dtype="mixed_bfloat16")
+        bf16.set_weights(weights)
+        if "bf16" in wanted:
+            fn16 = tf.function(lambda x: bf16(x, training=False), input_signature=spec)
+            paths["bf16"] = (lambda x: fn16(x).numpy(), "bf16")
+        if "bf16_xla" in wanted:
+            fnx = tf.function(lambda x: bf16(x, training=False), input_signature=spec, jit_compile=True)
+            paths["bf16_xla"] = (lambda x: fnx(x).numpy(), "bf16")
+    return paths
+
+
+def tflite_paths(model, wanted, workdir):
+    """LiteRT interpreters (2 threads) for each requested quantization, one per input shape."""
+    from ai_edge_litert.interpreter import Interpreter
+    from keras_esrgan import export
+
+    paths = {}
+    for quant in ("fp32", "fp16", "dynamic_int8"):
+        name = f"tflite_{quant}"
+        if name not in wanted:
+            continue
+        path = os.path.join(workdir, f"{quant}.tflite")
+        export.tflite(model, path, quantization=quant, input_shape=(1, None, None, 3))
+        interpreters = {}
+
+        def run(x, path=path, interpreters=interpreters):
+            if x.shape not in interpreters:  # re-planning after a resize is slow: one per shape
+                it = Interpreter(model_path=path, num_threads=2)
+                it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
+                it.allocate_tensors()
+                interpreters[x.shape] = it
+            it = interpreters[x.shape]
+            it.set_tensor(it.get_input_details()[0]["index"], x)
+            it.invoke()
+            return it.get_tensor(it.get_output_details()[0]["index"])
+
+        paths[name] = (run, "int8" if "int8" in quant else "fp32")
+    return paths
+
+
+def torch_paths(weights_state, config, wanted):
+    """PyTorch reference RRDBNet (tests/reference) on the same weights, if torch is installed."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    from tests.reference.torch_rrdbnet import BasicSRRRDBNet
+
+    torch.set_num_threads(os.cpu_count())
+    net = BasicSRRRDBNet(scale=config["scale"], nf=config["num_feat"], nb=config["num_block"],
+                         gc=config["num_grow_ch"]).eval()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights_state.items()})
+    paths = {}
+
+    def nchw(x):
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+    def out(y):
+        return y.float().permute(0, 2, 3, 1).numpy()
+
+    if "torch_eager" in wanted:
+        paths["torch_eager"] = (lambda x: out(net(nchw(x))), "fp32")
+    if "torch_channels_last" in wanted or "torch_compile" in wanted:
+        cl = BasicSRRRDBNet(scale=config["scale"], nf=config["num_feat"], nb=config["num_block"],
+                            gc=config["num_grow_ch"]).eval()
+        cl.load_state_dict(net.state_dict())
+        cl = cl.to(memory_format=torch.channels_last)
+        to_cl = lambda x: nchw(x).to(memory_format=torch.channels_last)  # noqa: E731
+        if "torch_channels_last" in wanted:
+            paths["torch_channels_last"] = (lambda x: out(cl(to_cl(x))), "fp32")
+        if "torch_compile" in wanted:
+            compiled = torch.compile(cl)
+            paths["torch_compile"] = (lambda x: out(compiled(to_cl(x))), "fp32")
+    if "torch_bf16" in wanted:
+        def bf16(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return out(net(nchw(x).to(memory_format=torch.channels_last)))
+        paths["torch_bf16"] = (bf16, "bf16")
+    return paths
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="64,128,256", help="LR input sizes (square)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--paths", default=",".join(ALL_PATHS))
+    parser.add_argument("--num_block", type=int, default=23, help="23 is the full ESRGAN model")
+    parser.add_argument("--weights", help="generator weights (default: random, same cost)")
+    args = parser.parse_args()
+    wanted = args.paths.split(",")
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    model = (keras_esrgan.load_generator(args.weights) if args.weights
+             else RRDBNet(num_block=args.num_block))
+    weights = model.get_weights()
+    flops_px = model.flops_per_pixel()
+    print(f"RRDBNet {model.config}: {model.count_params():,} parameters, "
+          f"{flops_px / 1e6:.2f} MFLOP per LR pixel")
+    print(f"TF {tf.__version__}, {os.cpu_count()} CPU threads")
+    peaks = {"fp32": matmul_peak(tf.float32), "bf16": matmul_peak(tf.bfloat16)}
+    peaks["int8"] = peaks["bf16"]
+    print(f"matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n")
+
+    paths = keras_paths(model, weights, wanted)
+    with tempfile.TemporaryDirectory() as workdir:
+        if any(w.startswith("tflite") for w in wanted):
+            paths.update(tflite_paths(model, wanted, workdir))
+        if any(w.startswith("torch") for w in wanted):
+            from keras_esrgan.weights import state_dict
+
+            found = torch_paths(state_dict(model), model.config, wanted)
+            if not found:
+                print("(torch not installed: PyTorch rows skipped)")
+            paths.update(found)
+        if "upscale" in wanted:
+            upscaler = Upscaler(model)
+            print(f"upscale: Upscaler precision 'auto' resolved to {upscaler.precision!r}")
+            paths["upscale"] = (
+                lambda x: upscaler(np.round(x[0] * 255).astype(np.uint8)).astype(np.float32)[None] / 255,
+                upscaler.precision,
+            )
+
+        reference_fn = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
+        )
+        rng = np.random.default_rng(0)
+        results = {}
+        header = f"{'path':<22}{'size':>6}{'s':>9}{'MP/s':>8}{'GFLOP/s':>9}{'% peak':>8}{'PSNR dB':>9}"
+        print(header)
+        print("-" * len(header))
+        for size in sizes:
+            x = make_input(size, rng)  # uint8-representable, so upscale() sees the same input
+            reference = reference_fn(x).numpy()
+            for name in [p for p in ALL_PATHS if p in paths]:
+                fn, precision = paths[name]
+                try:
+                    output = fn(x)  # traces and warms up
+                    seconds = median_time(lambda: fn(x), args.repeats, warmup=0)
+                except Exception as err:  # a path that fails here is reported, not fatal
+                    print(f"{name:<22}{size:>6}  failed: {type(err).__name__}: {str(err)[:60]}")
+                    continue
+                gflops = flops_px * size * size / seconds / 1e9
+                mp = (size * model.scale) ** 2 / seconds / 1e6
+                quality = psnr_to(reference, output)
+                results[(name, size)] = seconds
+                print(f"{name:<22}{size:>6}{seconds:>9.3f}{mp:>8.2f}{gflops:>9.0f}"
+                      f"{100 * gflops / peaks[precision]:>7.0f}%{quality:>9.1f}")
+            print()
+
+    print("Ratios (speed-up of the first over the second, same input):")
+    for size in sizes:
+        torch_fp32 = [results.get((p, size)) for p in ("torch_channels_last", "torch_compile", "torch_eager")]
+        torch_fp32 = [t for t in torch_fp32 if t]
+        for ours in ("upscale", "bf16", "tf_function"):
+            if (ours, size) in results and torch_fp32:
+                print(f"  {size}px: {ours} vs best fp32 PyTorch: {min(torch_fp32) / results[(ours, size)]:.2f}x")
+        if ("bf16", size) in results and ("tf_function", size) in results:
+            print(f"  {size}px: bf16 vs fp32 tf.function: "
+                  f"{results[('tf_function', size)] / results[('bf16', size)]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

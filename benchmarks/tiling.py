@@ -1,0 +1,191 @@
+"""How to tile: seam error against one untiled pass, and memory per input pixel, on the full model.
+
+    python benchmarks/tiling.py seams      # real RealESRGAN_x4plus weights (benchmarks/pretrained.py)
+    python benchmarks/tiling.py memory     # peak resident memory of one pass, fp32 and bf16
+    python benchmarks/tiling.py seams --overlaps 32,48,64 --blends 0,16 --images barbara,monarch
+
+`seams`: Set14 HR images are reduced x4 with MATLAB-style bicubic (the standard LR inputs), run
+once untiled (float32) and then in windows of `tile + overlap` pixels (`tile` new pixels each,
+neighbours overlapping by `overlap`), all float32 so only tiling differs. Each set of window
+outputs is blended several ways: `blend` pixels of cross-fade and `tile_pad = (overlap - blend)
+/ 2` pixels never used (blend 0 is Real-ESRGAN's hard cut). Printed per (overlap, blend), over
+all images: PSNR of the uint8 result to the untiled uint8 result, the largest error in levels,
+and the seam line step: the mean absolute step of the error across one row or column boundary
+of output pixels, averaged along the whole line, largest over all lines, in levels (a straight
+seam adds a step all along its line; averaging along it cancels the texture of the error).
+For scale, the bfloat16 untiled output against the float32 one is printed too: a tiling error
+well below it is lost in the precision noise of the default path.
+
+`memory`: each (precision, size) runs in its own process: build the full model, trace, run a
+32x32 input, then record the growth of the peak resident set (VmHWM) over one pass at the size.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+SHARED = os.environ.get("KERAS_ESRGAN_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
+
+
+def db(sse, n):
+    """PSNR in dB (peak 255) from a sum of squared errors over n values."""
+    return float("inf") if sse == 0 else 10 * np.log10(255.0**2 * n / sse)
+
+
+def to_uint8(y):
+    return np.rint(np.clip(y, 0, 1) * 255).astype(np.uint8)
+
+
+def lr_images(names):
+    """Set14 images reduced x4 (MATLAB bicubic, mod-cropped), float32 in [0, 1]."""
+    import tensorflow as tf
+
+    from keras_esrgan.data import bicubic_downsample
+    from keras_esrgan.images import read_image
+
+    out = {}
+    for name in names:
+        hr = read_image(os.path.join(SHARED, "Set14", f"{name}.png"))
+        if hr.ndim == 2:
+            hr = np.repeat(hr[..., None], 3, -1)
+        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        lr = bicubic_downsample(tf.constant(hr), 4).numpy()  # float32 in [0, 1] (rounded to
+        out[name] = np.clip(lr, 0, 1).astype(np.float32)     # uint8 levels, as MATLAB does)
+        assert out[name].max() > 0.5, f"{name}: LR image not in [0, 1]"
+    return out
+
+
+def seams(args):
+    sys.path.insert(0, HERE)
+    import pretrained
+    from keras_esrgan import load_generator
+    from keras_esrgan.inference import Upscaler, blend_weights, tile_windows
+
+    weights = args.weights or str(pretrained.fetch())
+    net = load_generator(weights)
+    fp32 = Upscaler(net, precision="fp32", tile=0)
+    bf16 = Upscaler(net, precision="bf16", tile=0)
+    overlaps = [int(v) for v in args.overlaps.split(",")]
+    blends = [int(v) for v in args.blends.split(",")]
+    images = lr_images(args.images.split(","))
+    s = net.scale
+    print(f"weights {os.path.basename(weights)}, tile {args.tile}, images "
+          + ", ".join(f"{k} {v.shape[1]}x{v.shape[0]}" for k, v in images.items()))
+
+    stats = {}  # (overlap, blend) -> list of (sse, n, max error, max step)
+    bf16_stats = []
+    for name, x in images.items():
+        full = fp32.predict(x)
+        full8 = to_uint8(full)
+        low = to_uint8(bf16.predict(x))
+        bf16_stats.append((np.sum((low.astype(np.float64) - full8) ** 2), full8.size,
+                           int(np.abs(low.astype(int) - full8).max())))
+        h, w = x.shape[:2]
+        for overlap in overlaps:
+            window = args.tile + overlap
+            rows = tile_windows(h, min(window, h), args.tile)
+            cols = tile_windows(w, min(window, w), args.tile)
+            outputs = {(r, c): fp32._forward(np.ascontiguousarray(x[r[0]:r[1], c[0]:c[1]]))
+                       for r in rows for c in cols}
+            for blend in blends:
+                if blend > overlap:
+                    continue
+                pad = (overlap - blend) / 2
+                wy = blend_weights(h, rows, s, pad, blend)
+                wx = blend_weights(w, cols, s, pad, blend)
+                out = np.zeros_like(full)
+                for r, ry in zip(rows, wy):
+                    for c, cx in zip(cols, wx):
+                        weight = ry[:, None, None] * cx[None, :, None]
+                        out[s * r[0]:s * r[1], s * c[0]:s * c[1]] += outputs[r, c] * weight
+                out8 = to_uint8(out)
+                error = (np.clip(out, 0, 1) - np.clip(full, 0, 1)) * 255
+                step = max(np.abs(np.diff(error, axis=0)).mean(axis=(1, 2)).max(),
+                           np.abs(np.diff(error, axis=1)).mean(axis=(0, 2)).max())
+                stats.setdefault((overlap, blend), []).append(
+                    (np.sum((out8.astype(np.float64) - full8) ** 2), full8.size,
+                     int(np.abs(out8.astype(int) - full8).max()), float(step)))
+            print(f"  {name}: overlap {overlap} done ({len(rows) * len(cols)} windows of "
+                  f"{min(window, h)}x{min(window, w)})", flush=True)
+
+    sse, n = sum(v[0] for v in bf16_stats), sum(v[1] for v in bf16_stats)
+    worst = max(v[2] for v in bf16_stats)
+    print(f"\nbf16 untiled vs fp32 untiled: {db(sse, n):.1f} dB, max {worst} levels\n")
+    header = f"{'overlap':>8}{'tile_pad':>9}{'blend':>6}{'PSNR dB':>9}{'max err':>8}{'line step':>10}"
+    print(header)
+    print("-" * len(header))
+    for (overlap, blend), values in sorted(stats.items()):
+        sse = sum(v[0] for v in values)
+        n = sum(v[1] for v in values)
+        psnr = db(sse, n)
+        print(f"{overlap:>8}{(overlap - blend) / 2:>9g}{blend:>6}{psnr:>9.1f}"
+              f"{max(v[2] for v in values):>8}{max(v[3] for v in values):>10.2f}")
+    print("\nCompute spent on overlap with the automatic windows (useful fraction of each window):")
+    for side, what in ((362, "fp32, 362x362"), (512, "bf16, 512x512")):
+        useful = ", ".join(f"overlap {o}: {((side - o) / side) ** 2:.0%}" for o in overlaps)
+        print(f"  {what}: {useful}")
+
+
+MEMORY_CHILD = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf
+sys.path.insert(0, sys.argv[4])
+from keras_esrgan import RRDBNet
+policy, size, blocks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+net = RRDBNet(num_block=blocks, dtype=policy)
+spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+fn = tf.function(lambda x: net(x, training=False), input_signature=spec)
+fn(np.zeros((1, 32, 32, 3), np.float32)).numpy()
+base = hwm()
+fn(np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)).numpy()
+print((hwm() - base) / size / size)
+"""
+
+
+def memory(args):
+    root = os.path.join(HERE, "..")
+    print(f"{'precision':<16}{'blocks':>7}{'size':>6}{'KB per LR pixel':>17}")
+    for policy in ("float32", "mixed_bfloat16"):
+        for size in [int(v) for v in args.sizes.split(",")]:
+            result = subprocess.run(
+                [sys.executable, "-c", MEMORY_CHILD, policy, str(size), str(args.num_block), root],
+                capture_output=True, text=True, check=True,
+            )
+            per_pixel = float(result.stdout.strip().splitlines()[-1])
+            print(f"{policy:<16}{args.num_block:>7}{size:>6}{per_pixel / 1024:>17.1f}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="mode", required=True)
+    p = sub.add_parser("seams", help="seam error vs overlap and blend, real weights")
+    p.add_argument("--weights", help="generator weights (default: RealESRGAN_x4plus via pretrained.py)")
+    p.add_argument("--images", default="barbara,monarch,zebra", help="Set14 image names")
+    p.add_argument("--tile", type=int, default=48, help="new LR pixels per window")
+    p.add_argument("--overlaps", default="16,32,48,64,80", help="window overlaps (2 * tile_pad + blend)")
+    p.add_argument("--blends", default="0,8,16", help="cross-fade widths to compare at each overlap")
+    p.set_defaults(func=seams)
+    m = sub.add_parser("memory", help="peak memory per LR pixel of one pass")
+    m.add_argument("--sizes", default="128,256")
+    m.add_argument("--num_block", type=int, default=23)
+    m.set_defaults(func=memory)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""Upscaler: tiling against untiled passes, image kinds against the float model, precision, errors.
+
+References are computed independently of `Upscaler`: the Keras generator called eagerly on the
+whole (manually padded) image, numpy rounding, and Pillow for resizing.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_esrgan import RRDBNet, save_generator
+from keras_esrgan import inference
+from keras_esrgan.inference import (
+    Upscaler,
+    blend_weights,
+    cpu_supports_bf16,
+    resolve_precision,
+    tile_windows,
+    upscale,
+)
+
+# One RRDB: 17 convs at input resolution plus the HR convs give a receptive field of about
+# 18.25 input pixels each side (used to say where tiled and untiled must agree exactly).
+SMALL = dict(num_feat=8, num_block=1, num_grow_ch=4)
+RADIUS = 19
+
+
+def lively(net, seed=0):
+    """Make a tiny random model's output span [0, 1] and depend strongly on its context.
+
+    With PyTorch's default init the output is a near-constant close to 0 (all zeros as uint8)
+    and the dense blocks (0.1-scaled init) barely reach past a few pixels; scaled-up dense
+    blocks and an output bias of 0.5 make tiling errors and rounding show.
+    """
+    rng = np.random.default_rng(seed)
+    for block in net.body:
+        for rdb in block.rdbs:
+            for conv in rdb.convs:
+                conv.kernel.assign(conv.kernel.numpy() * 6)
+    net.conv_last.kernel.assign(rng.normal(0, 0.08, net.conv_last.kernel.shape).astype("float32"))
+    net.conv_last.bias.assign(np.full(net.conv_last.bias.shape, 0.5, "float32"))
+    return net
+
+
+@pytest.fixture(scope="module")
+def net():
+    return lively(RRDBNet(**SMALL))
+
+
+def photo(shared_data, h, w, kind="RGB"):
+    """A real (H, W) crop of a Set14 image, uint8."""
+    with Image.open(shared_data / "Set14" / "monarch.png") as im:
+        array = np.asarray(im.convert(kind))
+    return np.ascontiguousarray(array[100 : 100 + h, 200 : 200 + w])
+
+
+def reference(net, x):
+    """The generator called eagerly on the whole image (no tiling, no tf.function)."""
+    return net(np.asarray(x, np.float32)[None]).numpy()[0]
+
+
+def quantize(y, peak):
+    return np.rint(np.clip(y, 0, 1) * np.float32(peak))
+
+
+# --- tiling -------------------------------------------------------------------------------------
+
+
+def test_windows_and_weights_partition_unity():
+    cases = [(100, 40, 24, 1), (130, 64, 48, 2), (1000, 364, 300, 4), (50, 64, 32, 1)]
+    for length, window, core, unit in cases:
+        windows = tile_windows(length, window, core, unit)
+        assert windows[0][0] == 0 and windows[-1][1] == length
+        assert all(b - a == min(window, length) and a % unit == 0 for a, b in windows)
+        # Neighbours overlap by at least window - core (= 2 * tile_pad + blend).
+        assert all(a1 <= b0 - (window - core) for (_, b0), (a1, _) in zip(windows, windows[1:]))
+        for blend in (0, 8):
+            pad = (window - core - blend) // 2
+            total = np.zeros(length * 4)
+            for (a, b), w in zip(windows, blend_weights(length, windows, 4, pad, blend)):
+                assert w.min() >= 0
+                total[a * 4 : b * 4] += w
+            np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="overlap by less than 2 \\* tile_pad"):
+        blend_weights(100, tile_windows(100, 40, 24), 4, tile_pad=12, blend=0)
+
+
+def test_tiled_equals_untiled_when_pad_covers_the_receptive_field(net, rng):
+    x = rng.random((150, 131, 3), np.float32)
+    # The weight is 0 closer than tile_pad = 20 >= RADIUS to a window's inner edge, so every
+    # contributing pixel saw its whole receptive field.
+    up = Upscaler(net, tile=24, tile_pad=20, blend=16, precision="fp32")
+    assert up.tile_plan(150, 131).num_tiles == 16
+    np.testing.assert_allclose(up.predict(x), reference(net, x), atol=2e-6)
+
+
+def test_tiled_is_exact_away_from_seams_and_bounded_on_them(net, shared_data):
+    x = photo(shared_data, 96, 112).astype(np.float32) / 255
+    s = net.scale
+    up = Upscaler(net, tile=32, tile_pad=1, blend=6, precision="fp32")
+    plan = up.tile_plan(96, 112)
+    assert (len(plan.rows), len(plan.cols)) == (3, 4) and plan.window == (40, 40)
+    full = reference(net, x)
+    tiled = up.predict(x)
+    error = np.abs(tiled - full).max(-1)
+
+    # Away from every inner window edge the blended output is one window's, which saw its whole
+    # receptive field: equal to the untiled pass up to float noise.
+    def far(length, windows):
+        c = (np.arange(length * s) + 0.5) / s
+        edges = [e for a, b in windows for e in (a, b) if 0 < e < length]
+        return np.min(np.abs(c[:, None] - np.array(edges)[None]), axis=1) >= RADIUS + 1
+
+    away = far(96, plan.rows)[:, None] & far(112, plan.cols)[None, :]
+    assert away.sum() > 2000
+    assert error[away].max() < 2e-6
+
+    # Everywhere, the blend is no worse than the worst window covering the pixel (a convex
+    # combination), each window's output taken from an independent eager call on its crop.
+    bound = np.zeros_like(error)
+    for y0, y1 in plan.rows:
+        for x0, x1 in plan.cols:
+            out = np.s_[s * y0 : s * y1, s * x0 : s * x1]
+            own = np.abs(reference(net, x[y0:y1, x0:x1]) - full[out]).max(-1)
+            bound[out] = np.maximum(bound[out], own)
+    assert np.all(error <= bound + 1e-6)
+    assert error.max() > 5e-4  # the seams are real at tile_pad 1 with this model...
+    # ...but small: PSNR over the whole image against the untiled pass.
+    assert 10 * np.log10(1 / np.mean((np.clip(tiled, 0, 1) - np.clip(full, 0, 1)) ** 2)) > 55
+
+
+def test_automatic_tiling_keeps_every_window_in_budget_with_one_trace(net, rng, monkeypatch):
+    up = Upscaler(net, tile=None, tile_pad=8, blend=8, precision="fp32", max_tile_pixels=48 * 48)
+    shapes = []
+    forward = up._forward
+    monkeypatch.setattr(up, "_forward", lambda w: shapes[-1].append(w.shape) or forward(w))
+    for h, w in [(100, 90), (30, 150), (47, 47)]:
+        shapes.append([])
+        x = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        assert up(x).shape == (4 * h, 4 * w, 3)
+    assert max(a * b for image in shapes for a, b, _ in image) <= 48 * 48
+    # One common window shape, edge windows shifted in; long and thin: the full short side.
+    assert shapes[0] == [(48, 48, 3)] * up.tile_plan(100, 90).num_tiles == [(48, 48, 3)] * 12
+    assert shapes[1] == [(30, 76, 3)] * up.tile_plan(30, 150).num_tiles == [(30, 76, 3)] * 3
+    assert shapes[2] == [(47, 47, 3)]  # fits the budget: one untiled pass
+    assert up._functions["fp32"].experimental_get_tracing_count() == 1
+
+
+def test_tile_zero_never_tiles_and_bad_budget_is_explained(net, rng):
+    assert Upscaler(net, tile=0, max_tile_pixels=16).tile_plan(500, 400).num_tiles == 1
+    with pytest.raises(ValueError, match=r"too small for an overlap of 80 \(2 \* tile_pad=32"):
+        Upscaler(net, max_tile_pixels=50 * 50).tile_plan(100, 100)
+
+
+@pytest.mark.parametrize("scale, size", [(2, (13, 17)), (1, (10, 7))])
+def test_unshuffle_padding_matches_manual_pad_and_crop(scale, size, rng):
+    net = lively(RRDBNet(scale=scale, **SMALL))
+    h, w = size
+    f = net.unshuffle_factor
+    x = rng.random((h, w, 3), np.float32)
+    padded = np.pad(x, ((0, -h % f), (0, -w % f), (0, 0)), mode="edge")
+    expected = reference(net, padded)[: scale * h, : scale * w]
+    np.testing.assert_allclose(Upscaler(net, tile=0, precision="fp32").predict(x), expected, atol=2e-6)
+    # Tiled x2/x1: windows start on unshuffle blocks, so with tile_pad beyond the receptive
+    # field (f times wider in input pixels) tiled equals untiled.
+    pad = (RADIUS + 2) * f
+    big = rng.random((2 * pad + 60, 2 * pad + 52, 3), np.float32)
+    tiled = Upscaler(net, tile=32, tile_pad=pad, blend=0, precision="fp32")
+    assert tiled.tile_plan(*big.shape[:2]).num_tiles == 4
+    np.testing.assert_allclose(tiled.predict(big), reference(net, big), atol=2e-6)
+
+
+# --- image kinds --------------------------------------------------------------------------------
+
+
+def test_uint8_rgb_is_the_float_model_rounded(net, shared_data):
+    image = photo(shared_data, 21, 18)
+    out = Upscaler(net, precision="fp32")(image)
+    assert out.dtype == np.uint8 and out.shape == (84, 72, 3)
+    expected = quantize(reference(net, image / np.float32(255)), 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1  # float noise may flip a rounding
+    assert np.mean(out == expected) > 0.999
+
+
+def test_uint16_stays_16_bit_and_exact(net, rng):
+    image = rng.integers(0, 65536, (16, 20, 3), dtype=np.uint16)
+    out = Upscaler(net, precision="fp32")(image)
+    assert out.dtype == np.uint16
+    expected = quantize(reference(net, image.astype(np.float32) / np.float32(65535)), 65535)
+    assert np.abs(out.astype(np.int64) - expected).max() <= 1
+    assert np.mean(out == expected) > 0.999
+    # Decided by dtype, not by the values: a uint16 image with values below 256 is still 16-bit.
+    dim = (image // 256).astype(np.uint16)
+    expected = quantize(reference(net, dim.astype(np.float32) / np.float32(65535)), 65535)
+    assert np.abs(Upscaler(net, precision="fp32")(dim).astype(np.int64) - expected).max() <= 1
+
+
+def test_grey_runs_as_rgb_and_comes_back_grey(net, shared_data):
+    grey = photo(shared_data, 20, 24, "L")
+    up = Upscaler(net, precision="fp32")
+    out = up(grey)
+    assert out.dtype == np.uint8 and out.shape == (80, 96)
+    rgb = reference(net, np.repeat(grey[..., None], 3, -1) / np.float32(255))
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(out.astype(int) - quantize(luma, 255)).max() <= 1
+    # (H, W, 1) keeps its layout and values; the RGB run of the same grey agrees in luma.
+    np.testing.assert_array_equal(up(grey[..., None])[..., 0], out)
+    rgb_run = up(np.repeat(grey[..., None], 3, -1)).astype(np.float32)
+    assert np.abs(rgb_run @ np.array([0.299, 0.587, 0.114]) - out).max() <= 1.0
+
+
+def _rgba(shared_data):
+    rgb = photo(shared_data, 24, 28)
+    yy, xx = np.mgrid[:24, :28]
+    alpha = np.where((yy - 12) ** 2 + (xx - 14) ** 2 < 64, 255, 0).astype(np.uint8)
+    alpha[(yy - 12) ** 2 + (xx - 14) ** 2 == 64] = 128
+    return np.dstack([rgb, alpha])
+
+
+def test_alpha_modes_against_references(net, shared_data):
+    rgba = _rgba(shared_data)
+    a = rgba[..., 3].astype(np.float32) / 255
+    model = Upscaler(net, alpha_mode="model", precision="fp32")(rgba)
+    resize = Upscaler(net, alpha_mode="resize", precision="fp32")(rgba)
+    assert model.shape == resize.shape == (96, 112, 4) and model.dtype == np.uint8
+    np.testing.assert_array_equal(model[..., :3], resize[..., :3])
+    grey = reference(net, np.repeat(a[..., None], 3, -1)) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(model[..., 3].astype(int) - quantize(grey, 255)).max() <= 1
+    # Bicubic (a = -0.5, half-pixel centres) from Pillow, away from the border where the two
+    # libraries extend the image differently.
+    pil = np.asarray(Image.fromarray(a).resize((112, 96), Image.BICUBIC))
+    inner = np.s_[8:-8, 8:-8]
+    assert np.abs(resize[..., 3][inner].astype(int) - quantize(pil, 255)[inner]).max() <= 1
+
+
+def test_hidden_colours_do_not_leak_and_opaque_alpha_is_plain_rgb(net, shared_data, rng):
+    rgba = _rgba(shared_data)
+    other = rgba.copy()
+    hidden = rgba[..., 3] == 0
+    other[hidden, :3] = rng.integers(0, 256, (hidden.sum(), 3))
+    up = Upscaler(net, precision="fp32")
+    np.testing.assert_array_equal(up(rgba), up(other))
+    # Visible pixels all one colour: the fill makes the whole RGB that colour.
+    flat = rgba.copy()
+    flat[~hidden, :3] = (200, 40, 90)
+    uniform = np.broadcast_to(np.array((200, 40, 90), np.uint8), rgba.shape[:2] + (3,)).copy()
+    np.testing.assert_array_equal(up(flat)[..., :3], up(uniform))
+    # Fully opaque: RGB as without alpha, alpha stays 255.
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    out = up(opaque)
+    np.testing.assert_array_equal(out[..., :3], up(np.ascontiguousarray(opaque[..., :3])))
+    assert (out[..., 3] == 255).all()
+
+
+def test_outscale_resizes_after_the_network(net, shared_data):
+    image = photo(shared_data, 20, 26)
+    up = Upscaler(net, precision="fp32")
+    full = up(image)
+    np.testing.assert_array_equal(up(image, outscale=4), full)
+    assert up(image, outscale=3.3).shape == (66, 86, 3)  # round(3.3 * 20), round(3.3 * 26)
+    assert up(image, outscale=0.01).shape == (1, 1, 3)
+    half = up(image, outscale=2)
+    assert half.shape == (40, 52, 3)
+    # Antialiased bicubic down by 2 of the float x4 output, by Pillow, per channel.
+    y = np.clip(reference(net, image / np.float32(255)), 0, 1)
+    pil = np.dstack(
+        [np.asarray(Image.fromarray(y[..., c]).resize((52, 40), Image.BICUBIC)) for c in range(3)]
+    )
+    inner = np.s_[3:-3, 3:-3]
+    assert np.abs(half[inner].astype(int) - quantize(pil, 255)[inner]).max() <= 2
+    with pytest.raises(ValueError, match="outscale must be a positive number"):
+        up(image, outscale=-1)
+
+
+def test_one_by_one_and_upscale_function(net, tmp_path):
+    one = np.array([[[10, 200, 30]]], np.uint8)
+    out = upscale(net, one, precision="fp32")
+    assert out.shape == (4, 4, 3)
+    expected = quantize(reference(net, one / np.float32(255)), 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    # A weights path works like the model.
+    save_generator(net, tmp_path / "tiny.safetensors")
+    from_path = upscale(str(tmp_path / "tiny.safetensors"), one, precision="fp32")
+    np.testing.assert_array_equal(from_path, out)
+
+
+# --- precision ----------------------------------------------------------------------------------
+
+
+def test_bf16_detection_from_cpu_flags(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    assert cpu_supports_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16\n")
+    assert cpu_supports_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not cpu_supports_bf16(str(info))
+    assert not cpu_supports_bf16(str(tmp_path / "missing"))
+    for flag, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(inference, "cpu_supports_bf16", lambda flag=flag: flag)
+        assert resolve_precision("auto") == expected
+    assert resolve_precision("float32") == "fp32" and resolve_precision("bfloat16") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp16")
+
+
+def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, shared_data, caplog):
+    image = photo(shared_data, 24, 24)
+    fp32 = Upscaler(net, precision="fp32")
+    bf16 = Upscaler(net, precision="bf16")
+    assert bf16.precision == "bf16"
+    copy = bf16._model("bf16")
+    assert copy is not net and copy.dtype_policy.name == "mixed_bfloat16"
+    for a, b in zip(copy.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    error = bf16(image).astype(float) - fp32(image)
+    assert 10 * np.log10(255**2 / np.mean(error**2)) > 35
+    # A window whose bf16 output is not finite runs again in float32.
+    bf16._functions["bf16"] = lambda x: tf.fill(tf.shape(x) * [1, 4, 4, 1], float("nan"))
+    np.testing.assert_array_equal(bf16(image), fp32(image))
+    assert bf16.fp32_fallbacks == 1 and "running it again in float32" in caplog.text
+
+
+def test_broken_weights_give_a_clear_error(rng):
+    broken = RRDBNet(**SMALL)
+    broken.conv_last.bias.assign(np.full(3, np.nan, "float32"))
+    with pytest.raises(FloatingPointError, match="weights are broken"):
+        Upscaler(broken, precision="fp32")(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image, error, match",
+    [
+        (np.zeros((8, 8, 3), np.float32), TypeError, r"float32 array.*uint8 or uint16.*astype"),
+        (np.zeros((8, 8, 3), bool), TypeError, "must be uint8 or uint16"),
+        (np.zeros((8, 8, 3), np.int32), TypeError, "must be uint8 or uint16"),
+        (np.zeros((8, 8, 2), np.uint8), ValueError, "2 channels.*grey \\+ alpha"),
+        (np.zeros((8, 8, 5), np.uint8), ValueError, "5 channels"),
+        (np.zeros((0, 8, 3), np.uint8), ValueError, "zero-size"),
+        (np.zeros((2, 8, 8, 3), np.uint8), ValueError, "one image at a time"),
+        (np.zeros(8, np.uint8), ValueError, "expected \\(H, W\\)"),
+        ([[1, 2], [3, 4]], TypeError, "expected a numpy array, got list"),
+        (Image.new("RGB", (4, 4)), TypeError, "np.asarray"),
+    ],
+)
+def test_bad_images_are_refused_clearly(net, image, error, match):
+    with pytest.raises(error, match=match):
+        Upscaler(net, precision="fp32")(image)
+
+
+def test_bad_arguments_are_refused_clearly(net, tmp_path):
+    with pytest.raises(ValueError, match="alpha_mode"):
+        Upscaler(net, alpha_mode="premultiply")
+    with pytest.raises(ValueError, match="tile must be a non-negative integer"):
+        Upscaler(net, tile=-1)
+    with pytest.raises(ValueError, match="blend must be a non-negative integer"):
+        Upscaler(net, blend=-2)
+    with pytest.raises(TypeError, match="RRDBNet or a weights path"):
+        Upscaler(object())
+    with pytest.raises(ValueError, match="RGB generator"):
+        Upscaler(RRDBNet(num_in_ch=1, num_out_ch=1, **SMALL))
+    with pytest.raises(FileNotFoundError):
+        Upscaler(str(tmp_path / "missing.pth"))
