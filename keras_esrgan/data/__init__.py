@@ -12,6 +12,7 @@ from keras_esrgan.data.div2k import DatasetNotFoundError, div2k, prepare_div2k
 from keras_esrgan.data.folders import image_folder, list_image_pairs
 from keras_esrgan.data.pipeline import training_pipeline, validation_pipeline
 from keras_esrgan.data.subimages import extract_subimages
+from keras_esrgan.data.synthetic import synthetic_folders, synthetic_image, write_synthetic_folder
 
 __all__ = [
     "DatasetNotFoundError",
@@ -25,6 +26,9 @@ __all__ = [
     "prepare_div2k",
     "random_crop",
     "random_flip_rotate",
+    "synthetic_folders",
+    "synthetic_image",
     "training_pipeline",
     "validation_pipeline",
+    "write_synthetic_folder",
 ]

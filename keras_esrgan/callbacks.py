@@ -1,0 +1,449 @@
+"""Training callbacks: validation PSNR/SSIM, TensorBoard scalars and LR | SR | HR image grids.
+
+All three work with `PSNRTrainer` and `ESRGAN` (they read the EMA generator, which is what
+gets saved) and write TensorBoard events at the trainer's global step (`model.iterations`), so
+curves continue where they stopped when a run resumes from a `TrainingCheckpoint`. Keras' own
+`TensorBoard` callback counts batches from 0 at every `fit`, which would draw a resumed run
+over the start of the old one.
+
+Summaries are written with `tf.summary.write` and the scalar/image plugin metadata TensorBoard
+reads, which is all `tf.summary.scalar` / `tf.summary.image` do, but those two live in the
+`tensorboard` package, which TensorFlow 2.21 no longer installs. Training therefore needs no
+`tensorboard`; only viewing the logs does (`pip install tensorboard`).
+
+Validation follows the super-resolution papers' protocol (BasicSR's `calculate_psnr` /
+`calculate_ssim`): the output is rounded to uint8, `scale` pixels are cropped from each border,
+and PSNR and SSIM are computed on the BT.601 luma (Y) channel and averaged over the images.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tensorflow.core.framework import summary_pb2
+
+from keras_esrgan.data.degrade import imresize
+
+
+def _plugin_metadata(plugin, data_class):
+    # TensorBoard's scalar and image plugins, version 0 (their content protos serialise to b"").
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin, content=b""),
+        data_class=data_class,
+    )
+
+
+def write_scalar(name, value, step):
+    """A TensorBoard scalar into the default summary writer (`tf.summary.scalar` without the
+    `tensorboard` package).
+
+    Example:
+    >>> with tf.summary.create_file_writer("logs").as_default():
+    ...     write_scalar("psnr_y", 28.4, step=100)
+    """
+    return tf.summary.write(
+        tag=name,
+        tensor=tf.constant(float(value), tf.float32),
+        step=int(step),
+        metadata=_plugin_metadata("scalars", summary_pb2.DATA_CLASS_SCALAR),
+    )
+
+
+def write_images(name, images, step):
+    """TensorBoard images (uint8 `(N, H, W, 3)`) into the default summary writer, PNG-encoded
+    (`tf.summary.image` without the `tensorboard` package).
+
+    Example:
+    >>> with tf.summary.create_file_writer("logs").as_default():
+    ...     write_images("lr_sr_hr", grids, step=100)
+    """
+    images = np.asarray(images, np.uint8)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"write_images: need uint8 (N, H, W, C), got shape {images.shape}")
+    # The image plugin's layout: [width, height, png_0, png_1, ...] as one string vector.
+    encoded = [tf.io.encode_png(image) for image in images]
+    tensor = tf.stack([tf.constant(str(images.shape[2])), tf.constant(str(images.shape[1]))] + encoded)
+    return tf.summary.write(
+        tag=name,
+        tensor=tensor,
+        step=int(step),
+        metadata=_plugin_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE),
+    )
+
+
+def to_uint8(images):
+    """Float images nominally in [0, 1] -> uint8, `round(clip(x, 0, 1) * 255)` (BasicSR's
+    `tensor2img`). Any shape; tensors or arrays.
+
+    Example:
+    >>> to_uint8(np.array([0.0, 0.5, 1.2]))
+    array([  0, 128, 255], dtype=uint8)
+    """
+    return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def validation_images(pairs):
+    """`(lr, hr)` pairs as a list of uint8 numpy pairs `(h, w, 3)`, `(s*h, s*w, 3)`.
+
+    Args:
+        pairs: `validation_pipeline(...)` (float batches of one in [0, 1]), any iterable of
+            float `(1, h, w, 3)` / `(h, w, 3)` pairs in [0, 1], or of uint8 pairs.
+
+    Float input in [0, 1] that came from uint8 files rounds back to exactly the file's values.
+
+    Example:
+    >>> val = validation_images(validation_pipeline(image_folder("../shared/data/Set5")))
+    >>> val[0][0].shape, val[0][0].dtype
+    ((128, 128, 3), dtype('uint8'))
+    """
+    out = []
+    for lr, hr in pairs:
+        lr, hr = np.asarray(lr), np.asarray(hr)
+        if lr.ndim == 4:
+            if lr.shape[0] != 1 or hr.shape[0] != 1:
+                raise ValueError(f"validation_images: batches of one image expected, got {lr.shape}")
+            lr, hr = lr[0], hr[0]
+        if lr.dtype != np.uint8:
+            lr, hr = to_uint8(lr), to_uint8(hr)
+        out.append((lr, hr))
+    if not out:
+        raise ValueError("validation_images: the validation set is empty")
+    return out
+
+
+def bicubic_upscale(lr, scale):
+    """MATLAB `imresize(lr, scale, 'bicubic')` of a uint8 `(h, w, 3)` image: the baseline of
+    super-resolution tables.
+
+    Example:
+    >>> bicubic_upscale(lr, 4).shape       # lr (32, 32, 3) uint8
+    (128, 128, 3)
+    """
+    # imresize returns MATLAB's integer results of uint8 input as float32 values.
+    return np.asarray(imresize(np.asarray(lr, np.uint8), float(scale))).astype(np.uint8)
+
+
+def generator_upscale(generator):
+    """`lr uint8 (h, w, 3) -> sr uint8 (s*h, s*w, 3)` with a Keras generator, one full image.
+
+    The generator runs eagerly in inference mode (any dtype policy; outputs are float32).
+    """
+
+    def upscale(lr):
+        x = tf.convert_to_tensor(np.asarray(lr, np.float32)[None] / 255.0)
+        return to_uint8(generator(x, training=False)[0])
+
+    return upscale
+
+
+def validation_scores(upscale, images, crop_border, test_y_channel=True):
+    """Mean PSNR and SSIM of `upscale(lr)` against `hr` over a validation set (BasicSR protocol).
+
+    Args:
+        upscale: callable uint8 `(h, w, 3)` -> uint8 `(s*h, s*w, 3)`, e.g.
+            `generator_upscale(net)` or `lambda lr: bicubic_upscale(lr, 4)`.
+        images: list of uint8 `(lr, hr)` pairs (`validation_images`).
+        crop_border: pixels removed from each edge before measuring (the scale, by convention).
+        test_y_channel: measure on the BT.601 Y channel (True, as the papers) or on RGB.
+
+    Returns:
+        dict `psnr` (dB), `ssim` (means over images) and `per_image` (list of (psnr, ssim)).
+
+    Example:
+    >>> validation_scores(generator_upscale(net), validation_images(val), crop_border=4)
+    {'psnr': 30.1, 'ssim': 0.86, 'per_image': [...]}
+    """
+    from keras_esrgan import metrics
+
+    per_image = []
+    for lr, hr in images:
+        sr = upscale(lr)
+        if sr.shape != hr.shape:
+            raise ValueError(f"validation_scores: output {sr.shape} for an HR image of {hr.shape}")
+        per_image.append(
+            (
+                float(metrics.psnr(sr, hr, crop_border=crop_border, test_y_channel=test_y_channel)),
+                float(metrics.ssim(sr, hr, crop_border=crop_border, test_y_channel=test_y_channel)),
+            )
+        )
+    return dict(
+        psnr=float(np.mean([p for p, _ in per_image])),
+        ssim=float(np.mean([s for _, s in per_image])),
+        per_image=per_image,
+    )
+
+
+def _generator_of(model):
+    """What a callback evaluates: the trainer's EMA generator, or the model itself."""
+    return getattr(model, "ema_generator", model)
+
+
+def _step(model):
+    iterations = getattr(model, "iterations", None)
+    if iterations is None and getattr(model, "optimizer", None) is not None:
+        iterations = model.optimizer.iterations
+    return int(iterations.numpy()) if iterations is not None else 0
+
+
+def is_chief(model):
+    """Whether this process writes files: always, except on non-chief multi-worker workers."""
+    try:
+        return bool(model.distribute_strategy.extended.should_checkpoint)
+    except AttributeError:
+        return True
+
+
+class _EveryNSteps(keras.callbacks.Callback):
+    """Runs `self._run()` every `every_n_steps` global steps and at the end of training."""
+
+    def __init__(self, every_n_steps, log_dir):
+        super().__init__()
+        if not (isinstance(every_n_steps, int) and every_n_steps > 0):
+            raise ValueError(
+                f"{type(self).__name__}: every_n_steps must be a positive int, got {every_n_steps!r}"
+            )
+        self.every_n_steps = every_n_steps
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self._writer = None
+        self._last_step = None
+
+    def _summary_writer(self):
+        if self.log_dir is None or not is_chief(self.model):
+            return None
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        return self._writer
+
+    def _maybe_run(self, logs, force=False):
+        step = _step(self.model)
+        if step == self._last_step or not (force or step % self.every_n_steps == 0):
+            return
+        self._last_step = step
+        self._run(step, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._maybe_run(logs)
+
+    def on_train_end(self, logs=None):
+        self._maybe_run(logs, force=True)
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _run(self, step, logs):
+        raise NotImplementedError
+
+
+class ValidationCallback(_EveryNSteps):
+    """PSNR-Y / SSIM-Y of the EMA generator on a validation set, every N steps.
+
+    Every `every_n_steps` global steps (and at the end of training) the trainer's EMA
+    generator upscales each validation image whole; the results are rounded to uint8 and
+    compared with the HR images by `keras_esrgan.metrics.psnr` / `ssim` with
+    `crop_border=scale` on the Y channel (the papers' protocol). The bicubic baseline on the
+    same images is computed once, at the start of training.
+
+    Where the numbers go:
+    - into the epoch logs as `val_psnr` / `val_ssim` (the latest values; so into `History`,
+      the progress bar and every later callback) when a validation ran during that epoch;
+    - into `self.history`: a list of `{"step", "psnr", "ssim"}` dicts;
+    - into TensorBoard under `log_dir` (if given) as `psnr_y`, `ssim_y` and, once,
+      `bicubic_psnr_y` / `bicubic_ssim_y`, at the global step.
+
+    Args:
+        pairs: validation `(lr, hr)` pairs: `validation_pipeline(...)` or anything
+            `validation_images` takes. Keep it small (it runs eagerly, one image at a time).
+        every_n_steps: int, validation period in global steps.
+        crop_border: pixels cropped from each edge; default the generator's `scale`.
+        test_y_channel: Y channel (True) or RGB.
+        log_dir: TensorBoard folder, or None.
+        prefix: key prefix in the logs (`"val_"`).
+        verbose: 1 prints the bicubic baseline when training starts.
+
+    Example:
+    >>> val = ValidationCallback(validation_pipeline(image_folder("Set5")), every_n_steps=5000,
+    ...                          log_dir="runs/x/tensorboard/psnr/validation")
+    >>> trainer.fit(ds, steps_per_epoch=5000, epochs=200, callbacks=[ckpt, val])
+    >>> val.history[-1], val.bicubic
+    ({'step': 1000000, 'psnr': 30.9, 'ssim': 0.86}, {'psnr': 28.4, 'ssim': 0.81})
+    """
+
+    def __init__(
+        self,
+        pairs,
+        every_n_steps,
+        crop_border=None,
+        test_y_channel=True,
+        log_dir=None,
+        prefix="val_",
+        verbose=1,
+    ):
+        super().__init__(every_n_steps, log_dir)
+        self.images = validation_images(pairs)
+        self.crop_border = crop_border
+        self.test_y_channel = bool(test_y_channel)
+        self.prefix = prefix
+        self.verbose = verbose
+        self.history = []
+        self.bicubic = None
+        self._pending = None
+
+    def _scale(self):
+        lr, hr = self.images[0]
+        return hr.shape[0] // lr.shape[0]
+
+    def _border(self):
+        return self._scale() if self.crop_border is None else int(self.crop_border)
+
+    def evaluate(self, generator):
+        """`validation_scores` of `generator` on this callback's images and protocol."""
+        return validation_scores(
+            generator_upscale(generator), self.images, self._border(), self.test_y_channel
+        )
+
+    def on_train_begin(self, logs=None):
+        if self.bicubic is None:
+            scale = self._scale()
+            scores = validation_scores(
+                lambda lr: bicubic_upscale(lr, scale), self.images, self._border(), self.test_y_channel
+            )
+            self.bicubic = dict(psnr=scores["psnr"], ssim=scores["ssim"])
+            writer = self._summary_writer()
+            if writer is not None:
+                with writer.as_default():
+                    write_scalar("bicubic_psnr_y", self.bicubic["psnr"], _step(self.model))
+                    write_scalar("bicubic_ssim_y", self.bicubic["ssim"], _step(self.model))
+            if self.verbose:
+                channel = "Y" if self.test_y_channel else "RGB"
+                print(
+                    f"validation: {len(self.images)} image(s); bicubic PSNR-{channel} "
+                    f"{self.bicubic['psnr']:.2f} dB, SSIM-{channel} {self.bicubic['ssim']:.4f}",
+                    flush=True,
+                )
+
+    def _run(self, step, logs):
+        scores = self.evaluate(_generator_of(self.model))
+        record = dict(step=step, psnr=scores["psnr"], ssim=scores["ssim"])
+        self.history.append(record)
+        self._pending = record
+        writer = self._summary_writer()
+        if writer is not None:
+            with writer.as_default():
+                write_scalar("psnr_y", record["psnr"], step)
+                write_scalar("ssim_y", record["ssim"], step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._pending is not None and logs is not None:
+            logs[f"{self.prefix}psnr"] = self._pending["psnr"]
+            logs[f"{self.prefix}ssim"] = self._pending["ssim"]
+        self._pending = None
+
+
+class ScalarSummaries(_EveryNSteps):
+    """Every logged training metric and the learning rate(s) as TensorBoard scalars.
+
+    Keras' epoch-averaged metrics are reset each epoch, so the values written are the running
+    means since the epoch began, as Keras' `TensorBoard(update_freq=N)` writes them, but at
+    the trainer's global step.
+
+    Args:
+        log_dir: TensorBoard folder.
+        every_n_steps: int.
+
+    Example:
+    >>> trainer.fit(ds, ..., callbacks=[ScalarSummaries("runs/x/tensorboard/psnr/train", 100)])
+    """
+
+    def __init__(self, log_dir, every_n_steps=100):
+        super().__init__(every_n_steps, log_dir)
+
+    def _run(self, step, logs):
+        writer = self._summary_writer()
+        if writer is None or not logs:
+            return
+        with writer.as_default():
+            for name, value in logs.items():
+                try:
+                    value = float(np.mean(np.asarray(value)))
+                except (TypeError, ValueError):
+                    continue
+                write_scalar(name, value, step)
+            for name in ("optimizer", "d_optimizer"):
+                opt = getattr(self.model, name, None)
+                if opt is not None and hasattr(opt, "learning_rate"):
+                    label = "learning_rate" if name == "optimizer" else "d_learning_rate"
+                    write_scalar(label, float(np.asarray(opt.learning_rate)), step)
+
+
+def _center_crop(lr, hr, lr_size):
+    h, w = lr.shape[:2]
+    s = hr.shape[0] // h
+    size_h, size_w = min(h, lr_size), min(w, lr_size)
+    top, left = (h - size_h) // 2, (w - size_w) // 2
+    return (
+        lr[top : top + size_h, left : left + size_w],
+        hr[top * s : (top + size_h) * s, left * s : (left + size_w) * s],
+    )
+
+
+def image_grid(lr, sr, hr):
+    """One uint8 image `[LR nearest-upsampled | SR | HR]`, side by side with 2-pixel gaps.
+
+    Args:
+        lr: uint8 `(h, w, 3)`.
+        sr, hr: uint8 `(s*h, s*w, 3)`.
+
+    Returns:
+        uint8 `(s*h, 3*s*w + 4, 3)`.
+
+    Example:
+    >>> image_grid(lr, sr, hr).shape           # lr 24x24, x4
+    (96, 292, 3)
+    """
+    scale = hr.shape[0] // lr.shape[0]
+    nearest = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    gap = np.full((hr.shape[0], 2, 3), 255, np.uint8)
+    return np.concatenate([nearest, gap, sr, gap, hr], axis=1)
+
+
+class ImageGridCallback(_EveryNSteps):
+    """TensorBoard images `LR (nearest) | SR (EMA generator) | HR` every N steps.
+
+    Fixed validation crops, so successive grids show the same content at the same place and
+    the training progress is visible by scrubbing TensorBoard's step slider.
+
+    Args:
+        pairs: validation pairs (see `validation_images`); the first `max_images` are used.
+        log_dir: TensorBoard folder.
+        every_n_steps: int.
+        crop: HR side of the central crop shown (a multiple of the scale; smaller images whole).
+        max_images: int.
+        name: summary tag.
+
+    Example:
+    >>> grids = ImageGridCallback(val_pairs, "runs/x/tensorboard/gan/images", every_n_steps=5000)
+    """
+
+    def __init__(self, pairs, log_dir, every_n_steps, crop=128, max_images=4, name="lr_sr_hr"):
+        super().__init__(every_n_steps, log_dir)
+        images = validation_images(pairs)[: int(max_images)]
+        scale = images[0][1].shape[0] // images[0][0].shape[0]
+        if crop % scale:
+            raise ValueError(f"ImageGridCallback: crop={crop} must be a multiple of the scale {scale}")
+        crops = [_center_crop(lr, hr, crop // scale) for lr, hr in images]
+        # One tf.summary.image batch needs one size: the smallest crop of the set.
+        h = min(lr.shape[0] for lr, _ in crops)
+        w = min(lr.shape[1] for lr, _ in crops)
+        self.crops = [(lr[:h, :w], hr[: h * scale, : w * scale]) for lr, hr in crops]
+        self.name = name
+
+    def grids(self, generator):
+        """uint8 `(N, s*h, 3*s*w + 4, 3)`: the grids for `generator` (what gets logged)."""
+        upscale = generator_upscale(generator)
+        return np.stack([image_grid(lr, upscale(lr), hr) for lr, hr in self.crops])
+
+    def _run(self, step, logs):
+        writer = self._summary_writer()
+        if writer is None:
+            return
+        with writer.as_default():
+            write_images(self.name, self.grids(_generator_of(self.model)), step)
