@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tensorflow.core.framework import summary_pb2
 
-from keras_esrgan.data.degrade import imresize
+from keras_esrgan.data.degrade import matlab_bicubic_resize
 
 
 def _plugin_metadata(plugin, data_class):
@@ -111,18 +111,6 @@ def validation_images(pairs):
     return out
 
 
-def bicubic_upscale(lr, scale):
-    """MATLAB `imresize(lr, scale, 'bicubic')` of a uint8 `(h, w, 3)` image: the baseline of
-    super-resolution tables.
-
-    Example:
-    >>> bicubic_upscale(lr, 4).shape       # lr (32, 32, 3) uint8
-    (128, 128, 3)
-    """
-    # imresize returns MATLAB's integer results of uint8 input as float32 values.
-    return np.asarray(imresize(np.asarray(lr, np.uint8), float(scale))).astype(np.uint8)
-
-
 def generator_upscale(generator):
     """`lr uint8 (h, w, 3) -> sr uint8 (s*h, s*w, 3)` with a Keras generator, one full image.
 
@@ -141,7 +129,7 @@ def validation_scores(upscale, images, crop_border, test_y_channel=True):
 
     Args:
         upscale: callable uint8 `(h, w, 3)` -> uint8 `(s*h, s*w, 3)`, e.g.
-            `generator_upscale(net)` or `lambda lr: bicubic_upscale(lr, 4)`.
+            `generator_upscale(net)` or `lambda lr: matlab_bicubic_resize(lr, 4)`.
         images: list of uint8 `(lr, hr)` pairs (`validation_images`).
         crop_border: pixels removed from each edge before measuring (the scale, by convention).
         test_y_channel: measure on the BT.601 Y channel (True, as the papers) or on RGB.
@@ -304,7 +292,7 @@ class ValidationCallback(_EveryNSteps):
         if self.bicubic is None:
             scale = self._scale()
             scores = validation_scores(
-                lambda lr: bicubic_upscale(lr, scale), self.images, self._border(), self.test_y_channel
+                lambda lr: matlab_bicubic_resize(lr, scale), self.images, self._border(), self.test_y_channel
             )
             self.bicubic = dict(psnr=scores["psnr"], ssim=scores["ssim"])
             writer = self._summary_writer()

@@ -156,13 +156,6 @@ def load_hr(path, scale):
     return np.ascontiguousarray(image[:h, :w])
 
 
-def _matlab_resize(image, factor):
-    """MATLAB imresize of a uint8/uint16 image, back in its dtype (already MATLAB's integers)."""
-    from keras_esrgan.data.degrade import imresize
-
-    return imresize(image, factor).numpy().astype(image.dtype)
-
-
 def _scores(name, image, hr, crop_border, with_niqe):
     from keras_esrgan.metrics import niqe, psnr, ssim
 
@@ -220,6 +213,7 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
+    from keras_esrgan.data.degrade import matlab_bicubic_resize
     from keras_esrgan.data.folders import list_image_pairs
     from keras_esrgan.inference import Upscaler  # imported here: it is heavy and optional
 
@@ -245,9 +239,9 @@ def evaluate(
             for path in paths:
                 file_name = os.path.basename(path)
                 hr = load_hr(path, scale)
-                lr = _matlab_resize(hr, 1.0 / scale)
+                lr = matlab_bicubic_resize(hr, 1.0 / scale)
                 sr = upscaler(lr)
-                bicubic = _matlab_resize(lr, float(scale))
+                bicubic = matlab_bicubic_resize(lr, scale)
                 try:
                     model_rows.append(_scores(file_name, sr, hr, crop_border, niqe))
                     bicubic_rows.append(_scores(file_name, bicubic, hr, crop_border, niqe))

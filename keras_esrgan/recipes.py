@@ -41,6 +41,7 @@ from absl import logging
 
 from keras_esrgan import callbacks as cb
 from keras_esrgan.checkpoints import TrainingCheckpoint
+from keras_esrgan.data.degrade import matlab_bicubic_resize
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 from keras_esrgan.training import ADAM, ESRGAN, PSNRTrainer, gan_learning_rate, psnr_learning_rate
 
@@ -1034,7 +1035,7 @@ def train(
 
     # The final table: every model on the same images with the protocol used during training.
     border = preset.scale
-    bicubic = cb.validation_scores(lambda lr: cb.bicubic_upscale(lr, preset.scale), val_images, border)
+    bicubic = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, preset.scale), val_images, border)
     run.result["scores"]["bicubic"] = dict(psnr=bicubic["psnr"], ssim=bicubic["ssim"])
     for name, path in models.items():
         scores = cb.validation_scores(cb.generator_upscale(load_generator(path)), val_images, border)

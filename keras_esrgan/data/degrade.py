@@ -15,6 +15,7 @@ graph mode as well as eagerly on numpy arrays.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -114,6 +115,33 @@ def imresize(image, scale, antialias=True):
             # MATLAB's rounding: half away from zero (values are >= 0 after saturation).
             image = tf.floor(tf.clip_by_value(image, 0.0, integer_max) + 0.5)
     return tf.cast(image, tf.float32) if integer_max is not None else image
+
+
+def matlab_bicubic_resize(image, scale):
+    """MATLAB `imresize(image, scale, 'bicubic')` of a uint8/uint16 numpy image, same dtype back.
+
+    What benchmark tables use for both directions: the LR input (`scale=1/4`) and the bicubic
+    baseline (`scale=4`). Integer arithmetic as MATLAB's (rounded after each pass, see
+    `imresize`), so the result equals MATLAB's bit for bit.
+
+    Args:
+        image: numpy uint8 or uint16 `(H, W, C)`.
+        scale: Python float, output / input size (`ceil(H * scale) x ceil(W * scale)`).
+
+    Returns:
+        numpy array of `image`'s dtype.
+
+    Example:
+    >>> lr = matlab_bicubic_resize(hr, 1 / 4)         # hr: uint8 (512, 512, 3) -> (128, 128, 3)
+    >>> bicubic = matlab_bicubic_resize(lr, 4)        # the table's "bicubic" row
+    """
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3:
+        raise ValueError(
+            f"matlab_bicubic_resize: need a uint8/uint16 (H, W, C) array, got {image.dtype} {image.shape}"
+        )
+    # imresize returns MATLAB's integer results of integer input as float32 values.
+    return imresize(image, float(scale)).numpy().astype(image.dtype)
 
 
 def bicubic_downsample(hr, scale=4, method="matlab"):
