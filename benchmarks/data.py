@@ -120,7 +120,7 @@ def main(argv=None):
 
     # Ratios against the fastest-eating step: above 1x the pipeline keeps that step fed.
     need = args.batch_size / min(seconds for _, seconds in steps)
-    print(f"\n| what | patches/s | x what the fastest step eats |")
+    print("\n| what | patches/s | x what the fastest step eats |")
     print("|---|---:|---:|")
     for name, rate in rows:
         print(f"| {name} | {rate:,.0f} | {rate / need:,.2f}x |")

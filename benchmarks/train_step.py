@@ -188,10 +188,11 @@ def main(argv=None):
     args = parse_args(argv)
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    strategies = {
-        "none": lambda: tf.distribute.get_strategy(),
-        "mirrored": lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
-    }
+    # One MirroredStrategy for every run: a second one over the same devices in the same process
+    # restarts the collective instance keys, and its all-reduces then collide with the first
+    # one's ("Shape mismatch in the collective instance", tensorflow/tensorflow#62790).
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategies = {"none": tf.distribute.get_strategy, "mirrored": lambda: mirrored}
     vgg, note = perceptual_weights(args.vgg_weights)
     try:
         import torch  # noqa: F401

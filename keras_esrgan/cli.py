@@ -91,8 +91,7 @@ def _named_sets(items):
 
 
 def _evaluate(args):
-    import json
-
+    from keras_esrgan.atomic import write_json
     from keras_esrgan.evaluation import evaluate, format_table
     from keras_esrgan.weights import load_generator
 
@@ -111,10 +110,7 @@ def _evaluate(args):
     )
     print(format_table(result, args.name or os.path.basename(args.weights)))
     if args.json:
-        tmp = f"{args.json}.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
-            json.dump([s.as_dict() for s in result], fh, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, [s.as_dict() for s in result])
     return 0
 
 

@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from keras_esrgan.atomic import atomic_path
+
 # 2^28 pixels (16384 x 16384): decoded RGBA uint16 that is 2 GiB. Pillow's own guard is lower
 # and raises a DecompressionBombError that does not say what to do.
 DEFAULT_MAX_PIXELS = 1 << 28
@@ -157,23 +159,19 @@ def write_image(path, array, quality=95):
     ext = os.path.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"write_image: unknown image extension {ext!r} for {path}")
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}{ext}")
-    try:
-        if array.dtype == np.uint16:
-            if ext != ".png":
-                raise ValueError(f"write_image: 16-bit images need .png, not {ext}")
+    if array.dtype == np.uint16 and ext != ".png":
+        raise ValueError(f"write_image: 16-bit images need .png, not {ext}")
+    image = None if array.dtype == np.uint16 else Image.fromarray(array)
+    if image is not None and ext in (".jpg", ".jpeg") and image.mode == "RGBA":
+        raise ValueError("write_image: JPEG has no alpha channel; use .png or .webp")
+    with atomic_path(path) as tmp:
+        if image is None:
             import tensorflow as tf
 
             data = tf.io.encode_png(array if array.ndim == 3 else array[..., None]).numpy()
             with open(tmp, "wb") as fh:
                 fh.write(data)
+        elif ext in (".jpg", ".jpeg", ".webp"):
+            image.save(tmp, quality=quality)
         else:
-            image = Image.fromarray(array)
-            if ext in (".jpg", ".jpeg") and image.mode == "RGBA":
-                raise ValueError("write_image: JPEG has no alpha channel; use .png or .webp")
-            image.save(tmp, quality=quality) if ext in (".jpg", ".jpeg", ".webp") else image.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            image.save(tmp)

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 import keras_esrgan
 from keras_esrgan import recipes
+from keras_esrgan.atomic import write_json
 from keras_esrgan.recipes import RecipeError, get_preset
 from tests.conftest import ROOT
 
@@ -228,14 +229,14 @@ def test_paper_preset_is_basicsr():
     )
     assert (paper.ema_decay, paper.discriminator, paper.perceptual_fallback) == (0.999, "vgg", False)
     # BasicSR train_RRDBNet_PSNR_x4.yml: cosine restarts every 250k from 2e-4 to 1e-7.
-    psnr_lr = recipes._psnr_schedule(paper)
+    psnr_lr = paper.psnr_schedule()
     np.testing.assert_allclose(
         [float(psnr_lr(s)) for s in (0, 125_000, 250_000, 999_999)],
         [2e-4, (2e-4 + 1e-7) / 2, 2e-4, 1e-7],
         rtol=1e-3,
     )
     # train_ESRGAN_x4.yml: 1e-4 halved at 50k, 100k, 200k, 300k.
-    gan_lr = recipes._gan_schedule(paper)
+    gan_lr = paper.gan_schedule()
     np.testing.assert_allclose(
         [float(gan_lr(s)) for s in (50_000, 50_001, 100_001, 200_001, 300_001)],
         [1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6],
@@ -249,7 +250,7 @@ def test_offline_preset_and_overrides():
     assert short.gan_steps == 200 and short.psnr_steps == offline.psnr_steps
     # The GAN milestones scale with the stage: 200 steps halve at 25, 50, 100, 150.
     np.testing.assert_allclose(
-        [float(recipes._gan_schedule(short)(s)) for s in (25, 26, 151)], [1e-4, 5e-5, 6.25e-6]
+        [float(short.gan_schedule()(s)) for s in (25, 26, 151)], [1e-4, 5e-5, 6.25e-6]
     )
 
 
@@ -323,7 +324,7 @@ def test_train_refuses_bad_runs_before_training(tmp_path):
     preset = get_preset(
         "offline", synthetic_train=1, synthetic_val=1, synthetic_train_size=64, synthetic_val_size=32
     )
-    recipes._write_json(
+    write_json(
         str(tmp_path / "w" / "config.json"), dict(architecture=dict(preset.architecture(), num_feat=8))
     )
     with pytest.raises(RecipeError, match="holds a run of RRDBNet"):

@@ -16,12 +16,11 @@ anything beats bicubic on them, which is what a smoke-scale run needs to show.
 
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from keras_esrgan.atomic import atomic_path, write_json
 from keras_esrgan.images import write_image
 
 # Bump when the drawing code changes, so folders written by an older version are redrawn.
@@ -250,20 +249,10 @@ def write_synthetic_folder(directory, count, size, seed=0):
                     return directory
         except (OSError, ValueError):
             pass  # unreadable manifest: redraw
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
-    try:
+    with atomic_path(directory, directory=True) as tmp:
         for i in range(int(count)):
             write_image(os.path.join(tmp, f"{i:04d}.png"), synthetic_image(size, seed=(int(seed), i)))
-        with open(os.path.join(tmp, _MANIFEST), "w") as fh:
-            json.dump(want, fh)
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
+        write_json(os.path.join(tmp, _MANIFEST), want)
     return directory
 
 

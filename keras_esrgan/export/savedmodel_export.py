@@ -7,10 +7,10 @@ model: Keras 138.5 MB, this export 71.2 MB of which 66.9 MB variables, for 66.8 
 """
 
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
+
+from keras_esrgan.atomic import atomic_path
 
 SERVING_DEFAULT = "serving_default"
 UPSCALE_IMAGE = "upscale_image"
@@ -163,35 +163,6 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
     return {SERVING_DEFAULT: serving_default, UPSCALE_IMAGE: upscale_image}
 
 
-def default_permissions(path, directory=False):
-    """Give `path` the mode a plain `open`/`mkdir` would have (0666/0777 less the umask).
-
-    `tempfile.mkstemp` / `mkdtemp` create owner-only files (0600/0700); an artifact renamed into
-    place from one would be unreadable to a server or app build running as another user.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
-
-
-def _write_atomically(module, signatures, target):
-    """`tf.saved_model.save` into a sibling temporary folder, then rename it to `target`.
-
-    TF Serving polls the model's base folder and loads any new numeric version folder it sees;
-    renaming a complete folder into place means it never picks up a half-written version.
-    """
-    parent = os.path.dirname(os.path.abspath(target))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        default_permissions(tmp, directory=True)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-
-
 def saved_model(
     generator,
     export_dir,
@@ -240,15 +211,8 @@ def saved_model(
     functions = serving_functions(generator, max_pixels=max_pixels)
     module = variables_module(generator)
     signatures = {key: fn.get_concrete_function() for key, fn in functions.items()}
-    if os.path.exists(target):
-        old = target + ".old"
-        os.replace(target, old)
-        try:
-            _write_atomically(module, signatures, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old)
-    else:
-        _write_atomically(module, signatures, target)
+    # TF Serving polls the model's base folder and loads any new numeric version folder it sees;
+    # renaming a complete folder into place means it never picks up a half-written version.
+    with atomic_path(target, directory=True) as tmp:
+        tf.saved_model.save(module, tmp, signatures=signatures)
     return target

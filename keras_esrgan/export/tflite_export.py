@@ -8,7 +8,6 @@ them must fail here, at export, not in the app.
 """
 
 import datetime
-import json
 import os
 import tempfile
 import time
@@ -18,11 +17,8 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.python.convert import ConverterError
 
-from keras_esrgan.export.savedmodel_export import (
-    default_permissions,
-    float32_generator,
-    variables_module,
-)
+from keras_esrgan.atomic import write_bytes, write_json
+from keras_esrgan.export.savedmodel_export import float32_generator, variables_module
 from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
@@ -224,20 +220,6 @@ def _converter(generator, input_shape, workdir):
     return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serving_default"])
 
 
-def _atomic_write(path, data):
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def sidecar_path(path):
     """`model.tflite` -> `model.json`: where `tflite` writes the app-developer metadata."""
     root, ext = os.path.splitext(os.fspath(path))
@@ -349,7 +331,7 @@ def tflite(
     seconds = time.perf_counter() - started
     description = describe_tflite(model)
     check_builtin_ops(model)
-    _atomic_write(path, model)
+    write_bytes(path, model)
 
     import keras_esrgan
 
@@ -377,5 +359,5 @@ def tflite(
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         versions=dict(keras_esrgan=keras_esrgan.__version__, tensorflow=tf.__version__),
     )
-    _atomic_write(sidecar_path(path), (json.dumps(info, indent=2) + "\n").encode())
+    write_json(sidecar_path(path), info)
     return info

@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import keras
 
+from keras_esrgan.atomic import atomic_path
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
@@ -233,10 +234,5 @@ def save_generator(generator, path):
         suffix, save = ".keras", generator.save
     else:
         raise ValueError(f"save_generator: unknown format for {path} (.keras, .weights.h5, .safetensors)")
-    tmp = f"{path[: -len(suffix)]}.tmp-{os.getpid()}{suffix}"
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 
+from keras_esrgan.atomic import atomic_path
 from keras_esrgan.weights.errors import WeightsFileError
 
 _DTYPES = {
@@ -85,10 +86,5 @@ def save_safetensors(tensors, path, metadata=None):
     from safetensors.numpy import save_file
 
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -1,0 +1,138 @@
+"""Where a recipe runs: distribution strategy, dtype policy, and the perceptual loss's VGG19."""
+
+import os
+import warnings
+
+import tensorflow as tf
+from absl import logging
+
+from keras_esrgan.recipes.presets import DTYPE_POLICIES, STRATEGIES, RecipeError
+
+
+def make_strategy(name="mirrored"):
+    """The `tf.distribute` strategy for `--strategy`.
+
+    Args:
+        name: `"mirrored"`: `MirroredStrategy` over all visible GPUs, or, with no GPU, the
+            default (single-device) strategy; `"multi_worker"`: `MultiWorkerMirroredStrategy`
+            from `TF_CONFIG` (create it before any other TensorFlow work in the process);
+            `"default"`: the default strategy.
+
+    Returns:
+        a `tf.distribute.Strategy`.
+
+    Example:
+    >>> strategy = make_strategy("mirrored")    # no GPU: the default strategy
+    """
+    if name not in STRATEGIES:
+        raise RecipeError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            logging.warning("strategy=multi_worker without TF_CONFIG: this process is the only worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    return tf.distribute.get_strategy()
+
+
+def describe_strategy(strategy):
+    """A short description of a strategy for the logs, e.g. "MirroredStrategy, 2 replicas".
+
+    Example:
+    >>> describe_strategy(tf.distribute.get_strategy())
+    'default strategy (one device: /CPU:0)'
+    """
+    replicas = strategy.num_replicas_in_sync
+    if type(strategy).__name__ == "_DefaultDistributionStrategy":
+        device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+        return f"default strategy (one device: {device})"
+    return f"{type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"
+
+
+def resolve_dtype_policy(mixed_precision=False):
+    """The Keras dtype policy for `--mixed_precision`.
+
+    Args:
+        mixed_precision: False/None/"off"/"float32" -> `"float32"`; True/"auto" ->
+            `"mixed_float16"` when a GPU is visible (loss-scaled), else `"mixed_bfloat16"`
+            (CPUs with AVX-512 BF16/AMX run it about 1.5-2x faster); or an explicit
+            `"mixed_bfloat16"` / `"mixed_float16"`.
+
+    Example:
+    >>> resolve_dtype_policy(True)     # on a CPU-only machine
+    'mixed_bfloat16'
+    """
+    if mixed_precision in (None, False, "off", "false", "float32"):
+        return "float32"
+    if mixed_precision in (True, "auto", "true", "on"):
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    if mixed_precision in DTYPE_POLICIES:
+        return mixed_precision
+    raise RecipeError(
+        f"mixed_precision must be on/off/auto or one of {', '.join(DTYPE_POLICIES)}, got {mixed_precision!r}"
+    )
+
+
+def perceptual_loss(weights=None, fallback=False, dtype=None):
+    """The GAN stage's `PerceptualLoss`, with the offline preset's logged fallback.
+
+    Args:
+        weights: `None` (the preset's choice: Keras' ImageNet VGG19, from the Keras cache only
+            when `fallback`, else from the cache or a download), `"imagenet"` (cache or
+            download), `"random"` (a random VGG19, logged), or a path to Keras'
+            `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` or torchvision's
+            `vgg19-dcbb9e9d.pth`.
+        fallback: when `weights` is None and the ImageNet file is not cached, log a warning
+            and use a random VGG19 instead of failing (the offline preset; the paper preset
+            must not train ESRGAN without its loss).
+        dtype: dtype policy of the VGG.
+
+    Returns:
+        `(loss, description)`: the `PerceptualLoss` and a short description for the logs.
+
+    Raises:
+        WeightsFileError: the weights cannot be had and no fallback applies (in seconds).
+
+    Example:
+    >>> loss, what = perceptual_loss(fallback=True)     # nothing cached
+    >>> what
+    'random VGG19 (fallback: ImageNet weights not cached)'
+    """
+    from keras_esrgan import perceptual
+    from keras_esrgan.perceptual import PerceptualLoss
+
+    def random_vgg(reason):
+        with warnings.catch_warnings():  # PerceptualLoss warns about weights=None; we log instead
+            warnings.simplefilter("ignore", UserWarning)
+            return PerceptualLoss(weights=None, dtype=dtype), f"random VGG19 ({reason})"
+
+    if weights == "random":
+        logging.warning(
+            "vgg_weights=random: the perceptual loss uses a randomly initialised VGG19, so the GAN "
+            "stage is not ESRGAN's (for tests and timing only)"
+        )
+        return random_vgg("vgg_weights=random")
+    if weights is None and fallback:
+        cached = os.path.join(perceptual._keras_home(), "models", perceptual.KERAS_VGG19_FILE)
+        if os.path.isfile(cached):
+            return PerceptualLoss(weights=cached, dtype=dtype), f"ImageNet VGG19 ({cached})"
+        logging.warning(
+            "VGG19 ImageNet weights for the perceptual loss are not in the Keras cache (%s), and the "
+            "offline preset downloads nothing. The GAN stage continues with a RANDOMLY INITIALISED "
+            "VGG19 (PerceptualLoss(weights=None)): the run goes through the whole ESRGAN code path, "
+            "but its perceptual loss is not ESRGAN's, so the GAN model's textures mean little. For "
+            "the real loss pass --vgg_weights=imagenet (downloads 80 MB from %s into the Keras "
+            "cache) or --vgg_weights=/path/to/%s (or torchvision's vgg19-dcbb9e9d.pth, as BasicSR).",
+            cached,
+            perceptual.KERAS_VGG19_URL,
+            perceptual.KERAS_VGG19_FILE,
+        )
+        return random_vgg("fallback: ImageNet weights not cached")
+    source = "imagenet" if weights is None else weights
+    try:
+        loss = PerceptualLoss(weights=source, dtype=dtype)
+    except perceptual.WeightsFileError as err:
+        raise type(err)(f"{err}\nWith recipes/train_div2k.py: --vgg_weights=/path/to/file.") from None
+    return loss, "ImageNet VGG19 (Keras)" if source == "imagenet" else f"VGG19 from {source}"

@@ -1,0 +1,272 @@
+"""Recipe presets: everything a run needs besides paths (model, data, schedules, bookkeeping).
+
+`paper` is ESRGAN as BasicSR trains it; `offline` is a small model with a short schedule on
+procedural images that trains end to end in a few minutes on two CPU cores. Every field can be
+overridden (`get_preset("paper", batch_size=32)`, or `--batch_size=32` in the recipe script).
+"""
+
+import dataclasses
+import math
+
+from keras_esrgan.training import gan_learning_rate, psnr_learning_rate
+
+STAGES = ("psnr", "gan", "both")
+DATA_KINDS = ("synthetic", "div2k", "folder")
+STRATEGIES = ("mirrored", "multi_worker", "default")
+DISCRIMINATORS = ("vgg", "unet")
+EXPORT_MODELS = ("gan", "interp", "psnr")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
+
+
+class RecipeError(ValueError):
+    """A configuration the recipe cannot run (bad flag values, missing inputs, wrong workdir)."""
+
+
+def _field(default, help):  # noqa: A002 (the absl flag's help text)
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Everything a recipe run needs besides paths: model, data, schedules, bookkeeping.
+
+    Fields are plain values so that each can be overridden (`get_preset(name, field=value)`,
+    or `--field=value` on the command line). Learning-rate schedules are given relative to the
+    stage length, so a shortened run keeps their shape: `psnr_lr_periods` cosine periods over
+    `psnr_steps` (BasicSR: 4 x 250k over 1M) and GAN milestones at fractions of `gan_steps`
+    (ESRGAN: 50k/100k/200k/300k of 400k).
+
+    Example:
+    >>> get_preset("paper").psnr_steps, get_preset("offline", psnr_steps=200).psnr_steps
+    (1000000, 200)
+    """
+
+    name: str = _field("custom", "preset name")
+    description: str = _field("", "one line")
+    scale: int = _field(4, "upscaling factor (4, 2 or 1)")
+    num_feat: int = _field(64, "generator trunk channels")
+    num_block: int = _field(23, "generator RRDB blocks")
+    num_grow_ch: int = _field(32, "generator dense-block growth channels")
+    data: str = _field("div2k", "default data source: synthetic, div2k or folder")
+    batch_size: int = _field(16, "global batch size (split over replicas)")
+    patch_size: int = _field(128, "HR training patch side (LR patch = patch_size / scale)")
+    psnr_steps: int = _field(1_000_000, "PSNR-stage iterations")
+    gan_steps: int = _field(400_000, "GAN-stage iterations")
+    psnr_lr: float = _field(2e-4, "PSNR-stage initial learning rate")
+    psnr_lr_periods: int = _field(4, "cosine-annealing restart periods over the PSNR stage")
+    psnr_lr_min: float = _field(1e-7, "PSNR-stage learning rate at the end of each period")
+    gan_lr: float = _field(1e-4, "GAN-stage learning rate (both networks), halved at the milestones")
+    gan_lr_milestones: tuple = _field(
+        (0.125, 0.25, 0.5, 0.75), "GAN learning-rate halvings, fractions of gan_steps"
+    )
+    ema_decay: float = _field(0.999, "generator EMA decay")
+    discriminator: str = _field(
+        "vgg", "vgg (VGGStyleDiscriminator, 128/256 patches) or unet (UNetDiscriminatorSN)"
+    )
+    discriminator_feat: int = _field(64, "discriminator base channels")
+    perceptual_fallback: bool = _field(
+        False, "use a random VGG19 when ImageNet weights are not cached (offline preset only)"
+    )
+    val_every: int = _field(5000, "validation period in steps (also the Keras epoch length)")
+    checkpoint_every: int = _field(5000, "checkpoint period in steps")
+    log_every: int = _field(100, "TensorBoard scalar period in steps")
+    image_every: int = _field(5000, "TensorBoard LR | SR | HR image-grid period in steps")
+    val_images: int = _field(10, "DIV2K validation images used for validation")
+    val_center_crop: int = _field(512, "central HR crop of each validation image (0: whole images)")
+    synthetic_train: int = _field(32, "synthetic training images")
+    synthetic_val: int = _field(4, "synthetic validation images")
+    synthetic_train_size: int = _field(192, "synthetic training image side")
+    synthetic_val_size: int = _field(128, "synthetic validation image side")
+    alpha: float = _field(0.8, "network interpolation weight of the GAN model (ESRGAN sec. 3.4)")
+    tflite_quantization: str = _field("fp16", "TFLite export: fp32, fp16, dynamic_int8 or int8")
+    seed: int = _field(-1, "random seed (deterministic data order and initialisation); -1: random")
+
+    def validate(self):
+        """Raise `RecipeError` naming the first field with an unusable value; returns self."""
+
+        def need(ok, message):
+            if not ok:
+                raise RecipeError(f"preset {self.name!r}: {message}")
+
+        for name in (
+            "num_feat",
+            "num_block",
+            "num_grow_ch",
+            "batch_size",
+            "patch_size",
+            "psnr_lr_periods",
+            "discriminator_feat",
+            "val_every",
+            "checkpoint_every",
+            "log_every",
+            "image_every",
+            "val_images",
+            "synthetic_train",
+            "synthetic_val",
+            "synthetic_train_size",
+            "synthetic_val_size",
+        ):
+            value = getattr(self, name)
+            need(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        for name in ("psnr_steps", "gan_steps"):
+            value = getattr(self, name)
+            need(
+                isinstance(value, int) and value >= 1,
+                f"{name} must be a positive integer, got {value!r} (to skip a stage, use --stage)",
+            )
+            need(
+                value % self.val_every == 0,
+                f"{name}={value} must be a multiple of val_every={self.val_every} (validation ends "
+                f"each Keras epoch of val_every steps)",
+            )
+        need(self.scale in (1, 2, 4), f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
+        need(self.data in DATA_KINDS, f"data must be one of {', '.join(DATA_KINDS)}, got {self.data!r}")
+        need(
+            self.patch_size % self.scale == 0 and self.patch_size // self.scale >= 4,
+            f"patch_size={self.patch_size} must be a multiple of scale={self.scale}, at least 4x it",
+        )
+        need(
+            self.discriminator in DISCRIMINATORS,
+            f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}",
+        )
+        if self.discriminator == "vgg":
+            need(
+                self.patch_size in (128, 256),
+                f"discriminator='vgg' (VGGStyleDiscriminator) takes 128 or 256 HR patches, got "
+                f"patch_size={self.patch_size}; use discriminator='unet' for other sizes",
+            )
+        else:
+            need(
+                self.patch_size % 8 == 0,
+                f"discriminator='unet' needs patch_size a multiple of 8, got {self.patch_size}",
+            )
+        for name in ("psnr_lr", "psnr_lr_min", "gan_lr"):
+            value = getattr(self, name)
+            need(
+                isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+                f"{name} must be > 0, got {value!r}",
+            )
+        need(
+            self.psnr_lr_min < self.psnr_lr,
+            f"psnr_lr_min={self.psnr_lr_min} must be below psnr_lr={self.psnr_lr}",
+        )
+        need(
+            all(0 < f < 1 for f in self.gan_lr_milestones)
+            and list(self.gan_lr_milestones) == sorted(self.gan_lr_milestones),
+            f"gan_lr_milestones must be increasing fractions in (0, 1), got {self.gan_lr_milestones!r}",
+        )
+        need(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        need(0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha!r}")
+        need(
+            self.val_center_crop == 0
+            or (self.val_center_crop > 0 and self.val_center_crop % self.scale == 0),
+            f"val_center_crop must be 0 or a positive multiple of scale={self.scale}, "
+            f"got {self.val_center_crop!r}",
+        )
+        for name in ("synthetic_train_size", "synthetic_val_size"):
+            value = getattr(self, name)
+            need(value % self.scale == 0, f"{name}={value} must be a multiple of scale={self.scale}")
+        need(
+            self.synthetic_train_size >= self.patch_size,
+            f"synthetic_train_size={self.synthetic_train_size} must be at least patch_size={self.patch_size}",
+        )
+        from keras_esrgan.export import QUANTIZATIONS
+
+        need(
+            self.tflite_quantization in QUANTIZATIONS,
+            f"tflite_quantization must be one of {', '.join(QUANTIZATIONS)}, "
+            f"got {self.tflite_quantization!r}",
+        )
+        need(
+            isinstance(self.seed, int) and self.seed >= -1,
+            f"seed must be an integer >= -1, got {self.seed!r}",
+        )
+        return self
+
+    def architecture(self):
+        """The `RRDBNet` arguments of this preset (a dict)."""
+        return {name: getattr(self, name) for name in ARCHITECTURE}
+
+    def psnr_schedule(self):
+        """The PSNR stage's learning rate: `psnr_lr_periods` cosine periods over `psnr_steps`."""
+        period = max(1, self.psnr_steps // self.psnr_lr_periods)
+        return psnr_learning_rate(self.psnr_lr, period, self.psnr_lr_min)
+
+    def gan_schedule(self):
+        """The GAN stage's learning rate: halved at `gan_lr_milestones` fractions of `gan_steps`."""
+        milestones = sorted({max(1, int(round(f * self.gan_steps))) for f in self.gan_lr_milestones})
+        return gan_learning_rate(self.gan_lr, milestones)
+
+
+PRESETS = {
+    # ESRGAN (Wang et al. 2018) as BasicSR trains it: train_RRDBNet_PSNR_x4.yml (1M iterations,
+    # Adam 2e-4, cosine restarts every 250k to 1e-7) then train_ESRGAN_x4.yml (400k, Adam 1e-4
+    # halved at 50k/100k/200k/300k); batch 16 of 128x128 HR patches, EMA 0.999, VGG-style
+    # discriminator, validation and checkpoints every 5000 iterations.
+    "paper": Preset(
+        name="paper",
+        description="ESRGAN x4 as published: RRDBNet 23x64, DIV2K, 1M PSNR + 400k GAN iterations",
+    ),
+    # Small enough for two CPU cores: 2 RRDBs of 32 features (87k parameters instead of 16.7M),
+    # 8 patches of 64x64, 1000 + 100 steps (a GAN step costs about 5 PSNR steps: VGG19 to
+    # conv5_4 and the discriminator, forward and backward). The higher PSNR learning rate and the short EMA
+    # (0.99: a window of about 100 steps; 0.999 would still hold 37% of the random
+    # initialisation after 1000 steps) are what let so short a run beat bicubic.
+    "offline": Preset(
+        name="offline",
+        description="smoke-scale ESRGAN on procedural images, no downloads, a few CPU minutes",
+        num_feat=32,
+        num_block=2,
+        num_grow_ch=16,
+        data="synthetic",
+        batch_size=8,
+        patch_size=64,
+        psnr_steps=1000,
+        gan_steps=100,
+        psnr_lr=2e-3,
+        psnr_lr_periods=1,
+        psnr_lr_min=2e-5,
+        ema_decay=0.99,
+        discriminator="unet",
+        discriminator_feat=32,
+        perceptual_fallback=True,
+        val_every=100,
+        checkpoint_every=100,
+        log_every=10,
+        image_every=100,
+        val_center_crop=0,
+    ),
+}
+
+
+def preset_fields():
+    """The overridable `Preset` fields (`dataclasses.Field`s), for building command-line flags."""
+    return [
+        f
+        for f in dataclasses.fields(Preset)
+        if f.name not in ("name", "description", "data", "gan_lr_milestones")
+    ]
+
+
+def get_preset(name, **overrides):
+    """A validated preset: `PRESETS[name]` with some fields replaced.
+
+    Args:
+        name: `"paper"` or `"offline"`.
+        **overrides: `Preset` fields, e.g. `psnr_steps=200`; `None` values are ignored.
+
+    Raises:
+        RecipeError: unknown preset or field, or a value the recipe cannot use.
+
+    Example:
+    >>> preset = get_preset("offline", psnr_steps=300, gan_steps=100)
+    """
+    if name not in PRESETS:
+        raise RecipeError(f"unknown preset {name!r}; there are: {', '.join(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise RecipeError(f"unknown preset field(s) {unknown}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(PRESETS[name], **overrides).validate()

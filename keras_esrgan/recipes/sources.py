@@ -1,0 +1,108 @@
+"""The training and validation images of a recipe run: synthetic, DIV2K or folders."""
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from keras_esrgan.recipes.presets import DATA_KINDS, RecipeError
+
+
+@dataclasses.dataclass
+class RecipeData:
+    """Where a run's images come from: sources of `(lr, hr)` pairs and a description."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    description: str
+    val_description: str
+
+
+def prepare_data(
+    preset,
+    workdir,
+    data=None,
+    hr_dir=None,
+    lr_dir=None,
+    val_dir=None,
+    val_lr_dir=None,
+    data_dir=None,
+    manual_dir=None,
+    synthetic_dir=None,
+):
+    """The training and validation sources of a run.
+
+    Args:
+        preset: a `Preset` (scale, synthetic sizes, DIV2K validation size).
+        workdir: the run's folder (synthetic images go to `workdir/data/synthetic`).
+        data: `"synthetic"`, `"div2k"` or `"folder"`; default `preset.data`.
+        hr_dir, lr_dir: training folders for `"folder"` (`lr_dir` optional: bicubic from HR).
+        val_dir, val_lr_dir: validation folders (HR, optional LR); required for `"folder"`,
+            optional otherwise (default: the synthetic validation images / DIV2K validation).
+        data_dir, manual_dir: tensorflow-datasets folders for DIV2K (see `div2k`).
+        synthetic_dir: where to write synthetic images instead of `workdir/data/synthetic`.
+
+    Returns:
+        `RecipeData`.
+
+    Raises:
+        RecipeError: inconsistent arguments. DatasetNotFoundError: DIV2K not available
+            (offline, within seconds). FileNotFoundError / ValueError: bad folders.
+    """
+    from keras_esrgan.data import div2k, image_folder
+    from keras_esrgan.data.synthetic import synthetic_folders
+
+    data = data or preset.data
+    scale = preset.scale
+    if data not in DATA_KINDS:
+        raise RecipeError(f"data must be one of {', '.join(DATA_KINDS)}, got {data!r}")
+    if data != "folder" and (hr_dir or lr_dir):
+        raise RecipeError(f"--hr_dir/--lr_dir are for --data=folder, not --data={data}")
+    if val_lr_dir and not val_dir:
+        raise RecipeError("--val_lr_dir needs --val_dir (the matching HR images)")
+    val = val_desc = None
+    if val_dir:
+        val = image_folder(val_dir, val_lr_dir, scale=scale)
+        val_desc = f"{val_dir}" + (f" with LR images from {val_lr_dir}" if val_lr_dir else " (bicubic LR)")
+    if data == "synthetic":
+        root = synthetic_dir or os.path.join(workdir, "data", "synthetic")
+        seed = max(preset.seed, 0)
+        train_dir, synthetic_val = synthetic_folders(
+            root,
+            preset.synthetic_train,
+            preset.synthetic_val,
+            preset.synthetic_train_size,
+            preset.synthetic_val_size,
+            seed=seed,
+        )
+        train = image_folder(train_dir, scale=scale)
+        description = (
+            f"synthetic: {preset.synthetic_train} procedural {preset.synthetic_train_size}px images "
+            f"in {train_dir}"
+        )
+        if val is None:
+            val = image_folder(synthetic_val, scale=scale)
+            val_desc = (
+                f"{preset.synthetic_val} held-out procedural {preset.synthetic_val_size}px images "
+                f"in {synthetic_val}"
+            )
+    elif data == "folder":
+        if not hr_dir:
+            raise RecipeError("--data=folder needs --hr_dir (a folder of HR training images)")
+        if not val_dir:
+            raise RecipeError(
+                "--data=folder needs --val_dir (a folder of held-out HR images, e.g. ../shared/data/Set5)"
+            )
+        train = image_folder(hr_dir, lr_dir, scale=scale)
+        description = f"folder: {hr_dir}" + (f" with LR images from {lr_dir}" if lr_dir else " (bicubic LR)")
+    else:
+        train = div2k("train", scale=scale, data_dir=data_dir, manual_dir=manual_dir)
+        description = f"DIV2K train (bicubic x{scale}, tensorflow-datasets)"
+        if val is None:
+            val = div2k(
+                f"validation[:{preset.val_images}]", scale=scale, data_dir=data_dir, manual_dir=manual_dir
+            )
+            val_desc = f"DIV2K validation, first {preset.val_images} images"
+    if preset.val_center_crop:
+        val_desc += f", central {preset.val_center_crop}px HR crops"
+    return RecipeData(train=train, val=val, description=description, val_description=val_desc)
