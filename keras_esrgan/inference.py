@@ -97,6 +97,7 @@ class TilePlan(NamedTuple):
 
     @property
     def num_tiles(self):
+        """How many windows the pass runs (1: untiled)."""
         return len(self.rows) * len(self.cols)
 
     @property

@@ -418,6 +418,7 @@ class ESRGAN(_GeneratorTrainer):
         self._compile_common(g_optimizer, kwargs)
 
     def checkpoint_objects(self):
+        """The generator's state (see `_GeneratorTrainer`) plus the discriminator and its optimizer."""
         objects = super().checkpoint_objects()
         objects["discriminator"] = _tf_variables(self.discriminator.weights)
         if self.d_optimizer is not None:

@@ -180,6 +180,7 @@ class _Run:
         )
 
     def shared(self, name):
+        """`name` in the workdir's artifacts folder (the chief's copy, which every worker reads)."""
         return os.path.join(self.artifacts, name)
 
     def done(self, stage, steps):

@@ -48,9 +48,11 @@ class _StorageType:
 
     @property
     def itemsize(self):
+        """Bytes per element."""
         return 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
 
     def decode(self, raw, byteorder="little"):
+        """The storage's raw bytes as a flat numpy array (bfloat16 widened to float32)."""
         order = ">" if byteorder == "big" else "<"
         if self.dtype == "bfloat16":
             # bfloat16 is the top half of a float32.
@@ -108,6 +110,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._rebuild_tensor = rebuild_tensor
 
     def find_class(self, module, name):
+        """Storage types, tensor rebuilders and a few plain containers; anything else refused."""
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
         if (module, name) in _TENSOR_REBUILDERS:
@@ -122,6 +125,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
+        """A tensor storage reference (`("storage", type, key, location, numel)`), read as numpy."""
         if self._load_storage is None or not (
             isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
         ):
@@ -177,6 +181,7 @@ class _PendingTensor:
         self.args = args
 
     def rebuild(self, name):
+        """The numpy tensor, once the storages that follow the pickle have been read."""
         storage = self.args[0]
         if storage.array is None:
             raise WeightsFileError(f"{name}: a tensor's storage is missing: file truncated")
