@@ -22,14 +22,14 @@ weight bytes, Keras' own `model.export` size, and the `serving_default` latency.
 import argparse
 import os
 import pathlib
-import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+
+from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("KERAS_ESRGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -70,17 +70,6 @@ def set5(tile):
         padded = np.pad(lr, ((0, tile - h), (0, tile - w), (0, 0)), mode="reflect")
         items.append((path.stem, padded, h, w, hr))
     return items
-
-
-def median_seconds(fn, runs, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def folder_mb(path):
@@ -124,7 +113,7 @@ def main(argv=None):
     keras_fn = tf.function(lambda x: generator(x, training=False))
     reference = {name: keras_fn(lr[None]).numpy()[0] for name, lr, *_ in images}
     probe = images[0][1][None]
-    keras_s = median_seconds(lambda: keras_fn(probe), args.runs)
+    keras_s = median_seconds(lambda: keras_fn(probe), args.runs, warmup=2)
     rows = []
     gt = None
     if args.weights:
@@ -141,7 +130,7 @@ def main(argv=None):
                      input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
     serving = tf.saved_model.load(sm_path).signatures["serving_default"]
     probe_u8 = tf.constant(to_uint8(probe))
-    serving_s = median_seconds(lambda: serving(images=probe_u8), args.runs)
+    serving_s = median_seconds(lambda: serving(images=probe_u8), args.runs, warmup=2)
     print(f"SavedModel {sm_path}: {folder_mb(sm_path):.1f} MB (variables "
           f"{folder_mb(os.path.join(sm_path, 'variables')):.1f} MB for "
           f"{weight_bytes(generator) / 1e6:.1f} MB of weights; Keras' model.export: "
@@ -155,7 +144,7 @@ def main(argv=None):
                       representative_images=[SHARED / "Set14"],
                       num_calibration_tiles=args.calibration_tiles)
         model = LiteRTModel(path, num_threads=args.threads)
-        latency = median_seconds(lambda: model(probe), args.runs)
+        latency = median_seconds(lambda: model(probe), args.runs, warmup=2)
         to_fp32, to_gt, errors = [], [], []
         for name, lr, h, w, hr in images:
             out = to_uint8(model(lr[None])[0, : 4 * h, : 4 * w])

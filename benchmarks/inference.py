@@ -18,10 +18,8 @@ PSNR includes the rounding of the output to uint8 (about 59 dB on its own).
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import keras_esrgan  # noqa: E402
 from keras_esrgan import RRDBNet  # noqa: E402
 from keras_esrgan.inference import Upscaler  # noqa: E402
+from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 SHARED = os.environ.get(
     "KERAS_ESRGAN_SHARED_DATA",
@@ -45,24 +44,12 @@ ALL_PATHS = [
 ]
 
 
-def median_time(fn, repeats, warmup=1):
-    """Median wall time of `fn()` over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_peak(dtype, n=4096, repeats=5):
     """Achieved GFLOP/s of a large square `tf.matmul` in `dtype`: the machine's practical peak."""
     a = tf.random.normal((n, n), dtype=tf.float32)
     a = tf.cast(a, dtype)
     fn = tf.function(lambda x: tf.matmul(x, x))
-    seconds = median_time(lambda: fn(a).numpy(), repeats)
+    seconds = median_seconds(lambda: fn(a).numpy(), repeats)
     return 2 * n**3 / seconds / 1e9
 
 
@@ -239,7 +226,7 @@ def main():
                 fn, precision = paths[name]
                 try:
                     output = fn(x)  # traces and warms up
-                    seconds = median_time(lambda: fn(x), args.repeats, warmup=0)
+                    seconds = median_seconds(lambda: fn(x), args.repeats, warmup=0)
                 except Exception as err:  # a path that fails here is reported, not fatal
                     print(f"{name:<22}{size:>6}  failed: {type(err).__name__}: {str(err)[:60]}")
                     continue
