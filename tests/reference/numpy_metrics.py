@@ -66,8 +66,8 @@ def _reorder(img):
     return img[..., None] if img.ndim == 2 else img
 
 
-def calculate_psnr(img, img2, crop_border, test_y_channel=False, peak=255.0):
-    """BasicSR `calculate_psnr` (input_order 'HWC'); `peak` generalises its 255."""
+def _prepare(img, img2, crop_border, test_y_channel, peak):
+    """What BasicSR's calculate_psnr and calculate_ssim both do first: crop, Y, float64."""
     assert img.shape == img2.shape, f"Image shapes are different: {img.shape}, {img2.shape}."
     img, img2 = _reorder(img), _reorder(img2)
     if crop_border != 0:
@@ -79,6 +79,12 @@ def calculate_psnr(img, img2, crop_border, test_y_channel=False, peak=255.0):
         img2 = to_y_channel(img2 * scale) / scale
     img = img.astype(np.float64)
     img2 = img2.astype(np.float64)
+    return img, img2
+
+
+def calculate_psnr(img, img2, crop_border, test_y_channel=False, peak=255.0):
+    """BasicSR `calculate_psnr` (input_order 'HWC'); `peak` generalises its 255."""
+    img, img2 = _prepare(img, img2, crop_border, test_y_channel, peak)
     mse = np.mean((img - img2) ** 2)
     if mse == 0:
         return float("inf")
@@ -112,17 +118,7 @@ def _ssim_one_channel(img, img2, peak):
 
 def calculate_ssim(img, img2, crop_border, test_y_channel=False, peak=255.0):
     """BasicSR `calculate_ssim` (input_order 'HWC'); `peak` generalises its 255."""
-    assert img.shape == img2.shape, f"Image shapes are different: {img.shape}, {img2.shape}."
-    img, img2 = _reorder(img), _reorder(img2)
-    if crop_border != 0:
-        img = img[crop_border:-crop_border, crop_border:-crop_border, ...]
-        img2 = img2[crop_border:-crop_border, crop_border:-crop_border, ...]
-    if test_y_channel:
-        scale = 255.0 / peak
-        img = to_y_channel(img * scale) / scale
-        img2 = to_y_channel(img2 * scale) / scale
-    img = img.astype(np.float64)
-    img2 = img2.astype(np.float64)
+    img, img2 = _prepare(img, img2, crop_border, test_y_channel, peak)
     ssims = [_ssim_one_channel(img[..., i], img2[..., i], peak) for i in range(img.shape[2])]
     return np.array(ssims).mean()
 
