@@ -10,12 +10,18 @@ How it works, and why:
   through the network at once: it is cut into overlapping windows of one common shape (edge
   windows are shifted inwards, not padded, so they see the same image border as an untiled pass
   and there is only one window shape), each window runs alone, and the outputs are blended.
-  Network memory is then set by the window, not by the image. The full x4 model needs about
-  16 KB per low-resolution input pixel in float32 and 8 KB in bfloat16 (measured peak resident
-  memory of one pass, `python benchmarks/tiling.py memory`: 15.8 and 7.9 KB at 256x256): the
-  64-channel feature maps at 16 times the input's pixels after the two upsamplings dominate, so
-  this hardly depends on the depth. On the host, the blended output is accumulated in float32:
-  12 bytes per output pixel (192 per input pixel at x4), under 1/80 of an untiled pass.
+  The windows are as few as the budget allows and, at that count, as small as covering the
+  image allows (`balanced_window`), so the least compute goes to overlap. Network memory is
+  then set by the window, not by the image.
+- **The tail in bands.** Most of a pass's memory is the upsampling tail: 64-channel maps at 16
+  times the input's pixels. Called whole, the full x4 model needs about 15 KB per input pixel
+  in float32 and 8 KB in bfloat16; `Upscaler` runs the trunk (`RRDBNet.features`) on the whole
+  window and the tail (`RRDBNet.reconstruct`) on bands of feature rows with the 2 rows of
+  context it needs, which gives the same output for 2.6 KB and 1.7 KB per pixel at 512x512
+  (`python benchmarks/memory.py pass`). On the host, the blended output is accumulated in float32
+  in a band one window high that moves down the image (`Upscaler.strips`): each finished band
+  is rounded into the uint8/uint16 output at once, so no float copy of the whole output exists
+  and peak memory is the output itself plus a constant (`python benchmarks/memory.py images`).
 - **Feathered blending.** Neighbouring windows overlap by at least `2 * tile_pad + blend` input
   pixels. Each window's output is weighted by a ramp of the distance to its inner edges (edges on
   the image border do not count): 0 within `tile_pad` (as in Real-ESRGAN, those pixels lack
@@ -30,11 +36,14 @@ How it works, and why:
   (measured on a 2-block model, within run-to-run noise), and a dynamic one never retraces
   for a folder of differently sized images. Never XLA: on CPU it was measured slower than the
   plain graph (2.7 s against 1.7 s for a 128x128 input) and, in bfloat16, 25 times less accurate.
-- **Precision.** `"auto"` is bfloat16 (a `mixed_bfloat16` copy of the generator with the same
-  weights) when the CPU has native bf16 arithmetic (`avx512_bf16` or `amx_bf16` in
-  /proc/cpuinfo), else float32. Measured here with real weights: 0.84 s against 1.7 s for a
-  128x128 input, 50.6 dB to the float32 output (mean error 0.43 of 255 levels). A window
-  whose bfloat16 output holds NaN/Inf is run again in float32.
+- **Precision.** `"auto"` is bfloat16 when the CPU has native bf16 arithmetic (`avx512_bf16`
+  or `amx_bf16` in /proc/cpuinfo), else float32. The bf16 copy of the generator holds its
+  weights in bfloat16 (Keras policy `"bfloat16"`): the same output as `"mixed_bfloat16"`, which
+  computes in bfloat16 too, without casting every kernel at every call (4% faster at 128x128).
+  Measured here on the full model: 0.40 s against 1.5 s in float32 for a 128x128 input, 50.6 dB
+  to the float32 output with real weights (mean error 0.43 of 255 levels;
+  `python benchmarks/inference.py`). A window whose bfloat16 output holds NaN/Inf is run again
+  in float32, with the float32 weights the `Upscaler` keeps.
 """
 
 import logging
@@ -48,13 +57,15 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 _PRECISION_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}
-_POLICY = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+_POLICY = {"fp32": "float32", "bf16": "bfloat16"}
 ALPHA_MODES = ("model", "resize")
 
-# Peak memory of one pass of the full x4 model per low-resolution input pixel (measured; see
-# the module docstring), and the budget automatic tiling keeps each window within.
-BYTES_PER_PIXEL = {"fp32": 16 * 1024, "bf16": 8 * 1024}
-DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+# Peak memory of one `Upscaler` pass of the full x4 model per low-resolution input pixel, with
+# the tail in bands (measured 2.6 and 1.7 KB at 512x512, rounded up; see the module docstring),
+# and the budget automatic tiling keeps each window within: windows of up to 591^2 pixels in
+# fp32 and 724^2 in bf16, which keeps a 2048^2 -> 8192^2 upscale under 3 GiB in all.
+BYTES_PER_PIXEL = {"fp32": 3 * 1024, "bf16": 2 * 1024}
+DEFAULT_MEMORY_BUDGET = 1024**3
 
 # Context pixels per window side that are never used, and the cross-fade beyond them, so
 # neighbours overlap by 80. Measured with the real RealESRGAN_x4plus weights on Set14 LR images
@@ -70,10 +81,14 @@ DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 # overlap decides the error; at a given overlap, cross-fading instead of cutting changed it by
 # under 1 dB (the GAN model's tiling error is texture, not an offset) but lowers the step along
 # the seam line by 5-15%, and with blend beyond the pad, never uses a pixel closer to a window
-# edge than a hard cut would. Cost: with the automatic 512x512 bf16 windows 71% of each window
-# is new pixels (77% at overlap 64); images that fit the budget are not tiled at all.
+# edge than a hard cut would. Cost: a 2048x2048 image in bf16 runs as 4 x 4 balanced windows of
+# 572^2, of which 80% is new pixels; images that fit the budget are not tiled at all.
 DEFAULT_TILE_PAD = 32
 DEFAULT_BLEND = 16
+
+# Feature pixels per band of the upsampling tail (`Upscaler._run`): about 128 MB in bfloat16
+# and 256 MB in float32 for the full model's 64 channels at 16 times this size.
+TAIL_BAND_PIXELS = 16384
 
 # ITU-R BT.601 luma, as OpenCV's RGB2GRAY (what Real-ESRGAN uses to bring grey and alpha back).
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -186,6 +201,26 @@ def tile_windows(length, window, core, unit=1):
     # mean gap, which is <= core, so the overlap guarantee holds after rounding.
     starts = [(2 * k * span + gaps) // (2 * gaps) * unit for k in range(count)]
     return [(s, s + window) for s in starts]
+
+
+def balanced_window(length, largest, overlap, unit=1):
+    """The smallest window that covers `length` in as few windows as `largest` would.
+
+    `n = ceil((length - overlap) / (largest - overlap))` windows are needed either way; windows
+    of `ceil((length + (n - 1) * overlap) / n)` (rounded up to `unit`) cover the same length
+    with the least overlap, so less of each window is spent on context. A 1024-pixel side with
+    windows of up to 836 and an overlap of 80 needs 2 either way: windows of 552 run 2.3 times
+    fewer pixels than windows of 836.
+
+    Example:
+    >>> balanced_window(1024, 836, 80), balanced_window(300, 512, 80)
+    (552, 300)
+    """
+    if largest >= length:
+        return length
+    count = -(-(length - overlap) // (largest - overlap))
+    window = -(-(length + (count - 1) * overlap) // count)
+    return min(largest, -(-window // unit) * unit)
 
 
 def feather_ramp(distance, tile_pad, blend=DEFAULT_BLEND):
@@ -314,6 +349,13 @@ def _out_size(height, width, outscale):
     return (max(1, math.floor(outscale * height + 0.5)), max(1, math.floor(outscale * width + 0.5)))
 
 
+def _quantize(x, peak, dtype):
+    """float in [0, 1] (clipped, in place) -> integer `dtype` with `peak` levels, rounded."""
+    np.clip(x, 0.0, 1.0, out=x)
+    x *= np.float32(peak)
+    return np.rint(x, out=x).astype(dtype)
+
+
 class Upscaler:
     """Upscale uint8/uint16 images with an RRDBNet generator, tiled, blended and in bf16 if fast.
 
@@ -326,7 +368,8 @@ class Upscaler:
         tile: low-resolution pixels each window adds (square), as Real-ESRGAN's `--tile`: the
             network sees `(tile + 2 * tile_pad + blend)^2` windows. `None` (default): automatic,
             the whole image in one pass when its padded size is at most `max_tile_pixels`, else
-            the largest windows within it. `0`: never tile (the whole image at once, whatever
+            as few windows within it as possible, each as small as that count allows
+            (`balanced_window`). `0`: never tile (the whole image at once, whatever
             its size).
         tile_pad: context pixels on each side of a window whose output is never used (as
             Real-ESRGAN's `--tile_pad`). Default 32: with `blend` 16, 62 dB to an untiled pass
@@ -339,8 +382,8 @@ class Upscaler:
             image, Real-ESRGAN's default) or `"resize"` (bicubic, clipped; faster and never
             invents detail). A constant alpha (e.g. fully opaque) stays constant either way.
         max_tile_pixels: pixel budget of one window for `tile=None`. Default:
-            `DEFAULT_MEMORY_BUDGET` (2 GiB) / `BYTES_PER_PIXEL` of the precision, i.e. 131,072
-            pixels (362^2) in fp32 and 262,144 (512^2) in bf16.
+            `DEFAULT_MEMORY_BUDGET` (1 GiB) / `BYTES_PER_PIXEL` of the precision, i.e. 349,525
+            pixels (591^2) in fp32 and 524,288 (724^2) in bf16.
 
     Attributes:
         precision: what `precision` resolved to on this machine, `"fp32"` or `"bf16"`.
@@ -392,8 +435,8 @@ class Upscaler:
         if isinstance(generator, (str, os.PathLike)):
             from keras_esrgan.weights import load_generator
 
-            # Load straight into the compute policy: no second copy of the weights.
-            generator = load_generator(generator, dtype=_POLICY[self.precision])
+            # float32 weights: the bf16 copy is made from them, and the fp32 fallback uses them.
+            generator = load_generator(generator)
         if not isinstance(generator, RRDBNet):
             raise TypeError(
                 f"Upscaler: generator must be a keras_esrgan RRDBNet or a weights path, got "
@@ -432,22 +475,54 @@ class Upscaler:
             self._models[precision] = model
         return self._models[precision]
 
-    def _function(self, precision):
+    def _functions_for(self, precision):
+        """The traced trunk and tail of the generator in `precision` (dynamic shapes, one trace)."""
         if precision not in self._functions:
             import tensorflow as tf
 
             model = self._model(precision)
-            self._functions[precision] = tf.function(
-                lambda x: model(x, training=False),
-                input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
+            trunk = tf.function(
+                lambda x: model.features(x),
+                input_signature=[tf.TensorSpec([1, None, None, model.num_in_ch], tf.float32)],
                 autograph=False,
                 jit_compile=False,
             )
+            tail = tf.function(
+                lambda feat: model.reconstruct(feat),
+                input_signature=[
+                    tf.TensorSpec([1, None, None, model.num_feat], model.compute_dtype)
+                ],
+                autograph=False,
+                jit_compile=False,
+            )
+            self._functions[precision] = (trunk, tail)
         return self._functions[precision]
+
+    def _run(self, precision, window):
+        """float32 `(h, w, 3)` -> float32 `(s*h, s*w, 3)`: the trunk at once, the tail in bands.
+
+        The tail's maps are 16 times the size of the features (most of a pass's memory); run
+        on bands of `TAIL_BAND_PIXELS` feature pixels with `TAIL_HALO` rows of context, they
+        cost a constant instead of growing with the window, for the same output.
+        """
+        trunk, tail = self._functions_for(precision)
+        feat = trunk(window[None])
+        rows, cols = int(feat.shape[1]), int(feat.shape[2])
+        band = max(1, TAIL_BAND_PIXELS // cols)
+        if rows <= band:
+            return tail(feat).numpy()[0]
+        halo = self.generator.TAIL_HALO
+        out = np.empty((4 * rows, 4 * cols, self.generator.num_out_ch), np.float32)
+        for r0 in range(0, rows, band):
+            r1 = min(rows, r0 + band)
+            a, b = max(0, r0 - halo), min(rows, r1 + halo)
+            y = tail(feat[:, a:b]).numpy()[0]
+            out[4 * r0 : 4 * r1] = y[4 * (r0 - a) : 4 * (r1 - a)]
+        return out
 
     def _forward(self, window):
         """float32 `(h, w, 3)` window -> float32 `(s*h, s*w, 3)`, with the fp32 fallback."""
-        out = self._function(self.precision)(window[None]).numpy()[0]
+        out = self._run(self.precision, window)
         if np.isfinite(out).all():
             return out
         if self.precision != "fp32":
@@ -456,7 +531,7 @@ class Upscaler:
                 "bfloat16 output of a %dx%d window has NaN/Inf; running it again in float32",
                 window.shape[0], window.shape[1],
             )
-            out = self._function("fp32")(window[None]).numpy()[0]
+            out = self._run("fp32", window)
             if np.isfinite(out).all():
                 return out
         raise FloatingPointError(
@@ -500,9 +575,64 @@ class Upscaler:
                         f"an overlap of {overlap} (2 * tile_pad={self.tile_pad} + "
                         f"blend={self.blend}); raise max_tile_pixels or lower tile_pad"
                     )
+            wh, ww = balanced_window(hp, wh, overlap, f), balanced_window(wp, ww, overlap, f)
         rows = tile_windows(hp, min(wh, hp), wh - overlap, f)
         cols = tile_windows(wp, min(ww, wp), ww - overlap, f)
         return TilePlan(hp, wp, rows, cols)
+
+    def strips(self, x):
+        """Yield the network's output on float32 RGB in finished bands of rows, top to bottom.
+
+        The blended output of a tiled pass is accumulated in a band one window high: once a row
+        of windows has run, the output rows above the next row of windows are final and are
+        yielded, and only the overlap is carried on. Host memory is then set by the window and
+        the image width, not the image height (12 bytes per output pixel of the band instead of
+        the whole image). `predict` joins the bands; `__call__` rounds each band into the
+        integer output as it comes.
+
+        Args:
+            x: float32 `(H, W, 3)` in [0, 1], any H and W >= 1.
+
+        Yields:
+            `(row, band)`: float32 `band` of shape `(n, scale*W, 3)` holding output rows
+            `row .. row + n`, not clipped. `band` is a view of a buffer that the next band
+            reuses: use it (or modify it in place) before asking for the next, or copy it.
+
+        Example:
+        >>> strips = Upscaler(net, tile=64).strips(np.zeros((200, 100, 3), "float32"))
+        >>> [(row, band.shape) for row, band in strips]
+        [(0, (224, 400, 3)), (224, (576, 400, 3))]
+        """
+        x = np.asarray(x, np.float32)
+        if x.ndim != 3 or x.shape[-1] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"predict: expected float (H, W, 3), got shape {x.shape}")
+        h, w = x.shape[:2]
+        s = self.scale
+        plan = self.tile_plan(h, w)
+        if (plan.height, plan.width) != (h, w):
+            # Edge-replicate bottom/right, as the SavedModel export does for x2/x1.
+            x = np.pad(x, ((0, plan.height - h), (0, plan.width - w), (0, 0)), mode="edge")
+        if plan.num_tiles == 1:
+            yield 0, self._forward(x)[: s * h, : s * w]
+            return
+        weights_y = blend_weights(plan.height, plan.rows, s, self.tile_pad, self.blend)
+        weights_x = blend_weights(plan.width, plan.cols, s, self.tile_pad, self.blend)
+        window_h = plan.window[0]
+        band = np.zeros((s * window_h, s * plan.width, 3), np.float32)  # rows s*y0 .. s*y1
+        for i, ((y0, _), wy) in enumerate(zip(plan.rows, weights_y)):
+            for (x0, x1), wx in zip(plan.cols, weights_x):
+                tile = self._forward(np.ascontiguousarray(x[y0 : y0 + window_h, x0:x1]))
+                tile *= wy[:, None, None] * wx[None, :, None]
+                band[:, s * x0 : s * x1] += tile
+            last = i + 1 == len(plan.rows)
+            done = s * ((plan.rows[i + 1][0] if not last else plan.height) - y0)
+            rows = min(done, s * h - s * y0)  # crop the unshuffle padding at the bottom
+            if rows > 0:
+                yield s * y0, band[:rows, : s * w]
+            if not last:
+                keep = s * window_h - done
+                band[:keep] = band[done:]  # numpy copies overlapping ranges correctly
+                band[keep:] = 0.0
 
     def predict(self, x):
         """The network on float32 RGB, tiled and blended as `__call__` does, output not clipped.
@@ -517,44 +647,35 @@ class Upscaler:
         >>> Upscaler(net, precision="fp32").predict(np.zeros((10, 12, 3), "float32")).shape
         (40, 48, 3)
         """
-        x = np.asarray(x, np.float32)
-        if x.ndim != 3 or x.shape[-1] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
-            raise ValueError(f"predict: expected float (H, W, 3), got shape {x.shape}")
-        h, w = x.shape[:2]
-        s = self.scale
-        plan = self.tile_plan(h, w)
-        if (plan.height, plan.width) != (h, w):
-            # Edge-replicate bottom/right, as the SavedModel export does for x2/x1.
-            x = np.pad(x, ((0, plan.height - h), (0, plan.width - w), (0, 0)), mode="edge")
-        if plan.num_tiles == 1:
-            return self._forward(x)[: s * h, : s * w]
-        weights_y = blend_weights(plan.height, plan.rows, s, self.tile_pad, self.blend)
-        weights_x = blend_weights(plan.width, plan.cols, s, self.tile_pad, self.blend)
-        out = np.zeros((s * plan.height, s * plan.width, 3), np.float32)
-        for (y0, y1), wy in zip(plan.rows, weights_y):
-            for (x0, x1), wx in zip(plan.cols, weights_x):
-                tile = self._forward(np.ascontiguousarray(x[y0:y1, x0:x1]))
-                weight = wy[:, None, None] * wx[None, :, None]
-                out[s * y0 : s * y1, s * x0 : s * x1] += tile * weight
-        return out[: s * h, : s * w]
+        bands = self.strips(x)
+        row, band = next(bands)
+        if band.shape[0] == self.scale * np.shape(x)[0]:
+            return band  # one untiled pass: no copy
+        out = np.empty((self.scale * np.shape(x)[0],) + band.shape[1:], np.float32)
+        out[row : row + band.shape[0]] = band
+        for row, band in bands:
+            out[row : row + band.shape[0]] = band
+        return out
 
     # --- images ------------------------------------------------------------------------------
 
-    def _grey(self, channel):
-        """Run a single channel (H, W) float through the network as grey RGB; luma back."""
-        rgb = self.predict(np.repeat(channel[..., None], 3, axis=-1))
-        return rgb @ _LUMA
+    def _grey_strips(self, channel):
+        """Bands of a single channel (H, W) run through the network as grey RGB, luma back."""
+        for row, band in self.strips(np.repeat(channel[..., None], 3, axis=-1)):
+            yield row, band @ _LUMA
 
-    def _alpha(self, alpha):
+    def _alpha_strips(self, alpha):
         s = self.scale
         h, w = alpha.shape
         if alpha.min() == alpha.max():
-            return np.full((s * h, s * w), alpha.flat[0], np.float32)
-        if self.alpha_mode == "model":
-            return self._grey(alpha)
-        import tensorflow as tf
+            yield 0, np.full((s * h, s * w), alpha.flat[0], np.float32)
+        elif self.alpha_mode == "model":
+            yield from self._grey_strips(alpha)
+        else:
+            import tensorflow as tf
 
-        return tf.image.resize(alpha[..., None], (s * h, s * w), method="bicubic").numpy()[..., 0]
+            resized = tf.image.resize(alpha[..., None], (s * h, s * w), method="bicubic")
+            yield 0, resized.numpy()[..., 0]
 
     def __call__(self, image, outscale=None):
         """Upscale one image.
@@ -579,25 +700,38 @@ class Upscaler:
         """
         image = _check_image(image)
         peak = _PEAK[image.dtype]
-        x = image.astype(np.float32) / np.float32(peak)
-        channels = 1 if image.ndim == 2 else image.shape[-1]
+        h, w = image.shape[:2]
+        s = self.scale
+        x = image.reshape(h, w, -1).astype(np.float32) / np.float32(peak)
+        channels = x.shape[-1]
+        size = (s * h, s * w) if outscale is None else _out_size(h, w, outscale)
+        resize = size != (s * h, s * w)
+        # Without a final resize each band is rounded into the integer output as it comes, so
+        # no float copy of the whole output ever exists (see `strips`).
+        out = np.empty((s * h, s * w, channels), np.float32 if resize else image.dtype)
+
+        def write(channel, bands):
+            for row, band in bands:
+                band = band.reshape(band.shape[0], s * w, -1)
+                rows = slice(row, row + band.shape[0])
+                out[rows, :, channel] = band if resize else _quantize(band, peak, image.dtype)
+
         if channels == 1:
-            out = self._grey(x.reshape(x.shape[0], x.shape[1]))[..., None]
+            write(slice(0, 1), self._grey_strips(x[..., 0]))
         elif channels == 3:
-            out = self.predict(x)
+            write(slice(0, 3), self.strips(x))
         else:
             rgb, alpha = x[..., :3], x[..., 3]
             visible = alpha > 0
             if not visible.all() and visible.any():
                 rgb = _fill_transparent(rgb, visible)
-            out = np.concatenate([self.predict(rgb), self._alpha(alpha)[..., None]], axis=-1)
-        if outscale is not None:
-            size = _out_size(image.shape[0], image.shape[1], outscale)
-            if size != out.shape[:2]:
-                import tensorflow as tf
+            write(slice(0, 3), self.strips(rgb))
+            write(slice(3, 4), self._alpha_strips(alpha))
+        if resize:
+            import tensorflow as tf
 
-                out = tf.image.resize(out, size, method="bicubic", antialias=True).numpy()
-        out = np.rint(np.clip(out, 0.0, 1.0) * np.float32(peak)).astype(image.dtype)
+            resized = tf.image.resize(out, size, method="bicubic", antialias=True).numpy()
+            out = _quantize(resized, peak, image.dtype)
         return out[..., 0] if image.ndim == 2 else out
 
 

@@ -13,6 +13,7 @@ from keras_esrgan import RRDBNet, save_generator
 from keras_esrgan import inference
 from keras_esrgan.inference import (
     Upscaler,
+    balanced_window,
     blend_weights,
     cpu_supports_bf16,
     resolve_precision,
@@ -86,6 +87,22 @@ def test_windows_and_weights_partition_unity():
         blend_weights(100, tile_windows(100, 40, 24), 4, tile_pad=12, blend=0)
 
 
+def test_balanced_windows_are_as_few_and_as_small_as_possible(rng):
+    for _ in range(300):
+        unit = int(rng.choice([1, 2, 4]))
+        overlap = int(rng.integers(1, 40)) * unit
+        largest = overlap + int(rng.integers(1, 60)) * unit
+        length = int(rng.integers(1, 400)) * unit
+        window = balanced_window(length, largest, overlap, unit)
+        assert window <= min(largest, length) and window % unit == 0 or window == length
+        count = len(tile_windows(length, window, window - overlap, unit))
+        if largest < length:
+            assert count == len(tile_windows(length, largest, largest - overlap, unit))
+            smaller = window - unit
+            # One unit smaller no longer covers the length in as few windows.
+            assert smaller <= overlap or len(tile_windows(length, smaller, smaller - overlap, unit)) > count
+
+
 def test_tiled_equals_untiled_when_pad_covers_the_receptive_field(net, rng):
     x = rng.random((150, 131, 3), np.float32)
     # The weight is 0 closer than tile_pad = 20 >= RADIUS to a window's inner edge, so every
@@ -141,11 +158,96 @@ def test_automatic_tiling_keeps_every_window_in_budget_with_one_trace(net, rng, 
         assert up(x).shape == (4 * h, 4 * w, 3)
     assert max(a * b for image in shapes for a, b, _ in image) <= 48 * 48
     # One common window shape, edge windows shifted in; long and thin: the full short side.
-    assert shapes[0] == [(48, 48, 3)] * up.tile_plan(100, 90).num_tiles == [(48, 48, 3)] * 12
-    assert shapes[1] == [(30, 76, 3)] * up.tile_plan(30, 150).num_tiles == [(30, 76, 3)] * 3
+    # As many windows as 48x48 ones would need (4 x 3), each only as large as that needs:
+    # rows 4 * 43 - 3 * 24 = 100, columns 3 * 46 - 2 * 24 = 90.
+    assert shapes[0] == [(43, 46, 3)] * up.tile_plan(100, 90).num_tiles == [(43, 46, 3)] * 12
+    assert shapes[1] == [(30, 66, 3)] * up.tile_plan(30, 150).num_tiles == [(30, 66, 3)] * 3
     assert shapes[2] == [(47, 47, 3)]  # fits the budget: one untiled pass
-    assert up._functions["fp32"].experimental_get_tracing_count() == 1
+    assert [f.experimental_get_tracing_count() for f in up._functions["fp32"]] == [1, 1]
 
+
+def test_bands_rebuild_the_tiled_output_and_every_kind_rounds_it(net, rng):
+    # 5 rows x 2 columns of windows, and an x2 model whose unshuffle padding is cropped.
+    up = Upscaler(net, tile=24, tile_pad=4, blend=4, precision="fp32")
+    x = rng.random((110, 41, 3), np.float32)
+    assert len(up.tile_plan(110, 41).rows) == 5
+    bands = [(row, band.copy()) for row, band in up.strips(x)]  # each band reuses the buffer
+    assert len(bands) == 5
+    rows = [row for row, _ in bands]
+    assert rows[0] == 0 and all(r + b.shape[0] == n for (r, b), n in zip(bands, rows[1:] + [440]))
+    full = up.predict(x)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in bands]), full)
+    # Against an independent blend: every window from an eager call, weighted, summed at once.
+    expected = np.zeros_like(full)
+    plan = up.tile_plan(110, 41)
+    wys = blend_weights(110, plan.rows, 4, 4, 4)
+    wxs = blend_weights(41, plan.cols, 4, 4, 4)
+    for (y0, y1), wy in zip(plan.rows, wys):
+        for (x0, x1), wx in zip(plan.cols, wxs):
+            tile = reference(net, x[y0:y1, x0:x1]) * wy[:, None, None] * wx[None, :, None]
+            expected[4 * y0 : 4 * y1, 4 * x0 : 4 * x1] += tile
+    np.testing.assert_allclose(full, expected, atol=2e-6)
+
+    # uint8/uint16 outputs are rounded band by band: the same as rounding the float output.
+    image = (x * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(up(image), quantize(up.predict(image / np.float32(255)), 255))
+    image16 = (x * 65535).round().astype(np.uint16)
+    np.testing.assert_array_equal(up(image16), quantize(up.predict(image16 / np.float32(65535)), 65535))
+    grey = image[..., 0]
+    luma = up.predict(np.repeat(grey[..., None] / np.float32(255), 3, -1)) @ inference._LUMA
+    np.testing.assert_array_equal(up(grey), quantize(luma, 255))
+    rgba = np.dstack([image, np.where(image[..., 1] > 128, 255, 40).astype(np.uint8)])
+    alpha = up.predict(np.repeat(rgba[..., 3:] / np.float32(255), 3, -1)) @ inference._LUMA
+    np.testing.assert_array_equal(up(rgba)[..., 3], quantize(alpha, 255))
+    np.testing.assert_array_equal(up(rgba)[..., :3], up(image))  # no transparent pixels
+
+    x2 = Upscaler(lively(RRDBNet(scale=2, **SMALL)), tile=16, tile_pad=4, blend=4, precision="fp32")
+    odd = rng.random((61, 23, 3), np.float32)
+    assert x2.tile_plan(61, 23).height == 62
+    out = x2.predict(odd)
+    assert out.shape == (122, 46, 3)
+    np.testing.assert_array_equal(np.concatenate([b.copy() for _, b in x2.strips(odd)]), out)
+
+
+@pytest.mark.parametrize("scale", [4, 2])
+def test_tail_in_bands_of_feature_rows_equals_one_pass(scale, rng, monkeypatch):
+    net = lively(RRDBNet(scale=scale, **SMALL))
+    x = rng.random((52, 36, 3), np.float32)
+    expected = reference(net, x)
+    calls = []
+    up = Upscaler(net, tile=0, precision="fp32")
+    tail = up._functions_for("fp32")[1]
+    up._functions["fp32"] = (up._functions["fp32"][0], lambda f: calls.append(f.shape) or tail(f))
+    # Bands of 3 feature rows (plus 2 rows of halo each side) instead of one tail call.
+    monkeypatch.setattr(inference, "TAIL_BAND_PIXELS", 3 * 36 * scale // 4)
+    np.testing.assert_allclose(up.predict(x), expected, atol=2e-6)
+    rows = 52 * scale // 4
+    assert len(calls) == -(-rows // 3) and max(c[1] for c in calls) == 3 + 2 * net.TAIL_HALO
+    # Without the halo the band edges would be wrong: the halo is needed, and enough.
+    monkeypatch.setattr(RRDBNet, "TAIL_HALO", 0)
+    assert np.abs(up.predict(x) - expected).max() > 1e-3
+
+
+def test_tiled_host_memory_is_a_band_not_the_whole_output(net, rng):
+    """numpy allocations of a tiled uint8 pass: the output plus a band, never a float output."""
+    import tracemalloc
+
+    up = Upscaler(net, tile=16, tile_pad=4, blend=4, precision="fp32")
+    image = rng.integers(0, 256, (2048, 48, 3), dtype=np.uint8)
+    up(image[:40])  # trace the network outside the measurement
+    out_bytes = 4 * 2048 * 4 * 48 * 3
+    tracemalloc.start()
+    try:
+        out = up(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (8192, 192, 3) and out.nbytes == out_bytes
+    # A float32 copy of the whole output alone would be 4 * out_bytes. What is allowed: the
+    # uint8 output, the float input (12 bytes per input pixel) and a few float bands of 112
+    # rows (the band, its successor, window outputs and their weights).
+    band = 4 * 28 * 4 * 48 * 3 * 4
+    assert peak < out_bytes + image.size * 4 + 6 * band < 2 * out_bytes
 
 def test_tile_zero_never_tiles_and_bad_budget_is_explained(net, rng):
     assert Upscaler(net, tile=0, max_tile_pixels=16).tile_plan(500, 400).num_tiles == 1
@@ -312,13 +414,20 @@ def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, shared_data, caplog)
     bf16 = Upscaler(net, precision="bf16")
     assert bf16.precision == "bf16"
     copy = bf16._model("bf16")
-    assert copy is not net and copy.dtype_policy.name == "mixed_bfloat16"
+    assert copy is not net and copy.dtype_policy.name == "bfloat16"
     for a, b in zip(copy.get_weights(), net.get_weights()):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, tf.cast(b, tf.bfloat16).numpy())
+    # Weights held in bf16 give what the mixed policy (fp32 weights cast at each call) gives.
+    mixed = RRDBNet(**SMALL, dtype="mixed_bfloat16")
+    mixed.set_weights(net.get_weights())
+    x = image[None].astype(np.float32) / 255
+    np.testing.assert_array_equal(bf16._model("bf16")(x).numpy(), mixed(x).numpy())
     error = bf16(image).astype(float) - fp32(image)
     assert 10 * np.log10(255**2 / np.mean(error**2)) > 35
     # A window whose bf16 output is not finite runs again in float32.
-    bf16._functions["bf16"] = lambda x: tf.fill(tf.shape(x) * [1, 4, 4, 1], float("nan"))
+    trunk = bf16._functions_for("bf16")[0]
+    nan_tail = lambda f: tf.fill(tf.concat([tf.shape(f)[:3] * [1, 4, 4], [3]], 0), float("nan"))  # noqa: E731
+    bf16._functions["bf16"] = (trunk, nan_tail)
     np.testing.assert_array_equal(bf16(image), fp32(image))
     assert bf16.fp32_fallbacks == 1 and "running it again in float32" in caplog.text
 

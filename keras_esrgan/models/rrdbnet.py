@@ -173,6 +173,10 @@ class RRDBNet(keras.Model):
     TensorShape([1, 48, 40, 3])
     """
 
+    # Feature pixels of context `reconstruct` needs on each side: conv_up1 at 2x (1 px = 1/2
+    # feature px) and conv_up2, conv_hr, conv_last at 4x (1/4 each) reach 1.25 feature pixels.
+    TAIL_HALO = 2
+
     def __init__(
         self,
         num_in_ch=3,
@@ -267,13 +271,32 @@ class RRDBNet(keras.Model):
                 )
 
     def call(self, x):
+        return self.reconstruct(self.features(x))
+
+    def features(self, x):
+        """The trunk: input -> low-resolution features (conv_first, RRDBs, conv_body + skip).
+
+        Shape: `(B, H, W, num_in_ch)` -> `(B, H/f, W/f, num_feat)` in the compute dtype, f the
+        unshuffle factor (1 for x4). `call(x) == reconstruct(features(x))`.
+        """
         self.check_input_shape(x.shape)
         feat = self.pixel_unshuffle(x) if self.pixel_unshuffle is not None else x
         feat = self.conv_first(feat)
         body = feat
         for block in self.body:
             body = block(body)
-        feat = feat + self.conv_body(body)
+        return feat + self.conv_body(body)
+
+    def reconstruct(self, feat):
+        """The upsampling tail: features -> float32 image, 4 times their size.
+
+        Four 3x3 convs after the upsamplings see `TAIL_HALO` feature pixels around each output
+        pixel, so the tail can run on overlapping bands of feature rows and give the same
+        output (the upsampled maps are 16 times larger than the features: this is where an
+        untiled pass spends its memory; `keras_esrgan.inference` uses it that way).
+
+        Shape: `(B, h, w, num_feat)` -> float32 `(B, 4h, 4w, num_out_ch)`.
+        """
         feat = self.lrelu(self.conv_up1(self.upsample(feat)))
         feat = self.lrelu(self.conv_up2(self.upsample(feat)))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
