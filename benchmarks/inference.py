@@ -1,8 +1,12 @@
 """Inference speed of the full RRDBNet x4 on every path, against the machine's peak and PyTorch.
 
     python benchmarks/inference.py                       # 64, 128, 256 px LR inputs, all paths
-    /work/torchenv/bin/python benchmarks/inference.py    # the same plus PyTorch (if torch imports)
     python benchmarks/inference.py --sizes 128 --repeats 3 --paths tf_function,bf16,upscale
+
+With torch importable (`pip install torch`, e.g. in a venv made with --system-site-packages
+beside the project's), the PyTorch rows are added: the reference RRDBNet of the parity tests
+(tests/reference/torch_rrdbnet.py) on the same weights, eager NCHW, channels_last, bf16
+autocast and torch.compile, all under `torch.inference_mode()`.
 
 Prints, for each path and input size: median seconds after warm-up, output megapixels/s,
 achieved GFLOP/s (from `RRDBNet.flops_per_pixel()`), the fraction of this machine's matmul peak
@@ -129,7 +133,11 @@ def tflite_paths(model, wanted, workdir):
 
 
 def torch_paths(weights_state, config, wanted):
-    """PyTorch reference RRDBNet (tests/reference) on the same weights, if torch is installed."""
+    """PyTorch reference RRDBNet (tests/reference) on the same weights, if torch is installed.
+
+    Every call runs under `torch.inference_mode()` (no autograd bookkeeping), as a PyTorch
+    deployment would; `torch_bf16` is CPU autocast on the channels_last model.
+    """
     try:
         import torch
     except ImportError:
@@ -137,35 +145,34 @@ def torch_paths(weights_state, config, wanted):
     from tests.reference.torch_rrdbnet import BasicSRRRDBNet
 
     torch.set_num_threads(os.cpu_count())
-    net = BasicSRRRDBNet(scale=config["scale"], nf=config["num_feat"], nb=config["num_block"],
-                         gc=config["num_grow_ch"]).eval()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights_state.items()})
+
+    def build(channels_last):
+        net = BasicSRRRDBNet(scale=config["scale"], nf=config["num_feat"], nb=config["num_block"],
+                             gc=config["num_grow_ch"]).eval()
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights_state.items()})
+        return net.to(memory_format=torch.channels_last) if channels_last else net
+
+    def runner(net, channels_last=False, bf16=False):
+        @torch.inference_mode()
+        def run(x):
+            t = torch.from_numpy(x).permute(0, 3, 1, 2)
+            t = t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y = net(t)
+            return y.float().permute(0, 2, 3, 1).numpy()
+        return run
+
     paths = {}
-
-    def nchw(x):
-        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-
-    def out(y):
-        return y.float().permute(0, 2, 3, 1).numpy()
-
     if "torch_eager" in wanted:
-        paths["torch_eager"] = (lambda x: out(net(nchw(x))), "fp32")
-    if "torch_channels_last" in wanted or "torch_compile" in wanted:
-        cl = BasicSRRRDBNet(scale=config["scale"], nf=config["num_feat"], nb=config["num_block"],
-                            gc=config["num_grow_ch"]).eval()
-        cl.load_state_dict(net.state_dict())
-        cl = cl.to(memory_format=torch.channels_last)
-        to_cl = lambda x: nchw(x).to(memory_format=torch.channels_last)  # noqa: E731
+        paths["torch_eager"] = (runner(build(False)), "fp32")
+    if {"torch_channels_last", "torch_compile", "torch_bf16"} & set(wanted):
+        cl = build(True)
         if "torch_channels_last" in wanted:
-            paths["torch_channels_last"] = (lambda x: out(cl(to_cl(x))), "fp32")
+            paths["torch_channels_last"] = (runner(cl, channels_last=True), "fp32")
+        if "torch_bf16" in wanted:
+            paths["torch_bf16"] = (runner(cl, channels_last=True, bf16=True), "bf16")
         if "torch_compile" in wanted:
-            compiled = torch.compile(cl)
-            paths["torch_compile"] = (lambda x: out(compiled(to_cl(x))), "fp32")
-    if "torch_bf16" in wanted:
-        def bf16(x):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return out(net(nchw(x).to(memory_format=torch.channels_last)))
-        paths["torch_bf16"] = (bf16, "bf16")
+            paths["torch_compile"] = (runner(torch.compile(cl), channels_last=True), "fp32")
     return paths
 
 
@@ -238,15 +245,23 @@ def main():
                       f"{100 * gflops / peaks[precision]:>7.0f}%{quality:>9.1f}")
             print()
 
-    print("Ratios (speed-up of the first over the second, same input):")
+    print("Ratios (how many times faster the first is than the second, same input):")
+    torch_names = [p for p in ALL_PATHS if p.startswith("torch")]
     for size in sizes:
-        torch_fp32 = [results.get((p, size)) for p in ("torch_channels_last", "torch_compile", "torch_eager")]
-        torch_fp32 = [t for t in torch_fp32 if t]
         for ours in ("upscale", "bf16", "tf_function"):
-            if (ours, size) in results and torch_fp32:
-                print(f"  {size}px: {ours} vs best fp32 PyTorch: {min(torch_fp32) / results[(ours, size)]:.2f}x")
+            if (ours, size) not in results:
+                continue
+            cells = [f"{p} {results[(p, size)] / results[(ours, size)]:.2f}x"
+                     for p in torch_names if (p, size) in results]
+            if cells:
+                print(f"  {size}px {ours} vs " + ", ".join(cells))
+        fp32_torch = [results[(p, size)] for p in ("torch_eager", "torch_channels_last", "torch_compile")
+                      if (p, size) in results]
+        if ("upscale", size) in results and fp32_torch:
+            print(f"  {size}px upscale vs the best fp32 PyTorch path: "
+                  f"{min(fp32_torch) / results[('upscale', size)]:.2f}x (goal: at least 1.3x)")
         if ("bf16", size) in results and ("tf_function", size) in results:
-            print(f"  {size}px: bf16 vs fp32 tf.function: "
+            print(f"  {size}px bf16 vs fp32 tf.function: "
                   f"{results[('tf_function', size)] / results[('bf16', size)]:.2f}x")
 
 

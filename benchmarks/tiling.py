@@ -1,7 +1,6 @@
-"""How to tile: seam error against one untiled pass, and memory per input pixel, on the full model.
+"""How to tile: seam error against one untiled pass on the full model, and the cost of overlap.
 
     python benchmarks/tiling.py seams      # real RealESRGAN_x4plus weights (benchmarks/pretrained.py)
-    python benchmarks/tiling.py memory     # peak resident memory of one pass, fp32 and bf16
     python benchmarks/tiling.py seams --overlaps 32,48,64 --blends 0,16 --images barbara,monarch
 
 `seams`: Set14 HR images are reduced x4 with MATLAB-style bicubic (the standard LR inputs), run
@@ -15,14 +14,10 @@ of output pixels, averaged along the whole line, largest over all lines, in leve
 seam adds a step all along its line; averaging along it cancels the texture of the error).
 For scale, the bfloat16 untiled output against the float32 one is printed too: a tiling error
 well below it is lost in the precision noise of the default path.
-
-`memory`: each (precision, size) runs in its own process: build the full model, trace, run a
-32x32 input, then record the growth of the peak resident set (VmHWM) over one pass at the size.
 """
 
 import argparse
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -127,44 +122,20 @@ def seams(args):
         psnr = db(sse, n)
         print(f"{overlap:>8}{(overlap - blend) / 2:>9g}{blend:>6}{psnr:>9.1f}"
               f"{max(v[2] for v in values):>8}{max(v[3] for v in values):>10.2f}")
-    print("\nCompute spent on overlap with the automatic windows (useful fraction of each window):")
-    for side, what in ((362, "fp32, 362x362"), (512, "bf16, 512x512")):
-        useful = ", ".join(f"overlap {o}: {((side - o) / side) ** 2:.0%}" for o in overlaps)
-        print(f"  {what}: {useful}")
+    print("\nCompute spent on overlap with the automatic windows (new pixels / pixels run):")
+    from keras_esrgan import RRDBNet
+    from keras_esrgan.inference import Upscaler
 
-
-MEMORY_CHILD = r"""
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np, tensorflow as tf
-sys.path.insert(0, sys.argv[4])
-from keras_esrgan import RRDBNet
-policy, size, blocks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) * 1024
-net = RRDBNet(num_block=blocks, dtype=policy)
-spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
-fn = tf.function(lambda x: net(x, training=False), input_signature=spec)
-fn(np.zeros((1, 32, 32, 3), np.float32)).numpy()
-base = hwm()
-fn(np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)).numpy()
-print((hwm() - base) / size / size)
-"""
-
-
-def memory(args):
-    root = os.path.join(HERE, "..")
-    print(f"{'precision':<16}{'blocks':>7}{'size':>6}{'KB per LR pixel':>17}")
-    for policy in ("float32", "mixed_bfloat16"):
-        for size in [int(v) for v in args.sizes.split(",")]:
-            result = subprocess.run(
-                [sys.executable, "-c", MEMORY_CHILD, policy, str(size), str(args.num_block), root],
-                capture_output=True, text=True, check=True,
-            )
-            per_pixel = float(result.stdout.strip().splitlines()[-1])
-            print(f"{policy:<16}{args.num_block:>7}{size:>6}{per_pixel / 1024:>17.1f}", flush=True)
+    net = RRDBNet(num_feat=4, num_block=1, num_grow_ch=4)  # the plan depends only on the scale
+    for precision in ("fp32", "bf16"):
+        for size in (1024, 2048):
+            cells = []
+            for o in overlaps:
+                # The plan depends only on the overlap 2 * tile_pad + blend.
+                plan = Upscaler(net, precision=precision, tile_pad=o // 2, blend=o % 2).tile_plan(size, size)
+                run = plan.num_tiles * plan.window[0] * plan.window[1]
+                cells.append(f"overlap {o}: {size * size / run:.0%} ({plan.window[0]}^2 x {plan.num_tiles})")
+            print(f"  {precision} {size}^2: " + ", ".join(cells))
 
 
 def main():
@@ -179,10 +150,6 @@ def main():
     p.add_argument("--overlaps", default="16,32,48,64,80", help="window overlaps (2 * tile_pad + blend)")
     p.add_argument("--blends", default="0,8,16", help="cross-fade widths to compare at each overlap")
     p.set_defaults(func=seams)
-    m = sub.add_parser("memory", help="peak memory per LR pixel of one pass")
-    m.add_argument("--sizes", default="128,256")
-    m.add_argument("--num_block", type=int, default=23)
-    m.set_defaults(func=memory)
     args = parser.parse_args()
     args.func(args)
 

@@ -1,8 +1,10 @@
 """ESRGAN GAN-stage step time: generator + discriminator + VGG19 perceptual loss, per batch.
 
-    python benchmarks/train_step.py                        # small and full config, batch 4
-    python benchmarks/train_step.py --configs small --steps 3 --warmup 1
-    /work/torchenv/bin/python benchmarks/train_step.py     # adds a PyTorch reference step
+    python benchmarks/train_step.py           # the README's table: batch 16, 3 steps after 1
+    python benchmarks/train_step.py --configs small --precisions bf16 --strategies none
+
+With torch importable (e.g. a venv made with --system-site-packages and `pip install torch`)
+each config also gets the PyTorch reference step.
 
 For each config (small: 4 RRDBs; full: 23 RRDBs as ESRGAN), precision (fp32,
 mixed_bfloat16) and placement (one device, MirroredStrategy over 2 logical CPUs) it times
@@ -10,7 +12,7 @@ mixed_bfloat16) and placement (one device, MirroredStrategy over 2 logical CPUs)
 VGG19 up to conv5_4) and prints the median seconds per step, images/s and the ratio to the fp32
 single-device run of the same config. With torch importable it also times a BasicSR-style
 PyTorch step of the same sizes (tests/reference/torch_rrdbnet.py networks, torch VGG19 convs;
-BasicSR runs the discriminator 4 times per step, we run it twice) and prints Keras/PyTorch.
+BasicSR runs the discriminator forward 5 times per step, we run it twice) and prints Keras/PyTorch.
 
 The VGG19 weights do not change the cost: without ImageNet weights (offline) it uses random
 ones and says so. The first steps trace the graph (10 to 45 s here) and are not timed.
@@ -42,10 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--configs", default="small,full", help="comma list of small, full")
     p.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16")
     p.add_argument("--strategies", default="none,mirrored", help="comma list of none, mirrored")
-    p.add_argument("--batch", type=int, default=4, help="global batch size")
+    p.add_argument("--batch", type=int, default=16, help="global batch size")
     p.add_argument("--hr", type=int, default=128, help="HR patch size (the VGG discriminator needs 128)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per run")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (tracing)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (tracing)")
     p.add_argument("--vgg-weights", default="imagenet", help='"imagenet", a .h5/.pth path, or "random"')
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     return p.parse_args(argv)
@@ -234,7 +236,7 @@ def main(argv=None):
               f"{args.batch / seconds:.2f} | {vs_base} | {vs_torch} |")
     print("\n'vs keras fp32 1-device' > 1 means faster; 'keras/torch' < 1 means Keras is faster.")
     if has_torch:
-        print("PyTorch step = BasicSR's (discriminator forward 4 times per step; ours 2).")
+        print("PyTorch step = BasicSR's (discriminator forward 5 times per step; ours 2).")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Regenerate tests/data/fixtures/vgg19_block1_torchvision.{pth,npz} (needs torch; CI does not).
 
-    /work/torchenv/bin/python tests/data/make_vgg_fixture.py
+    python tests/data/make_vgg_fixture.py      # in an environment with torch
 
 A truncated torchvision-layout VGG19 state dict (`features.0` and `features.2`, i.e. conv1_1 and
 conv1_2, random He-normal weights, plus one classifier tensor that the loader must ignore) saved
