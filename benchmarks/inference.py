@@ -82,24 +82,26 @@ def psnr_to(reference, output):
 def keras_paths(model, weights, wanted):
     """name -> (callable taking an NHWC float32 batch, precision) for the TF paths."""
     spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+
+    def traced(net, jit_compile):
+        # A closure per path: sharing one name between paths would late-bind them all to the last.
+        fn = tf.function(lambda x: net(x, training=False), input_signature=spec, jit_compile=jit_compile)
+        return lambda x: fn(x).numpy()
+
     paths = {}
     if "eager" in wanted:
         paths["eager"] = (lambda x: model(x, training=False).numpy(), "fp32")
     if "tf_function" in wanted:
-        fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
-        paths["tf_function"] = (lambda x: fn(x).numpy(), "fp32")
+        paths["tf_function"] = (traced(model, False), "fp32")
     if "xla" in wanted:
-        fn = tf.function(lambda x: model(x, training=False), input_signature=spec, jit_compile=True)
-        paths["xla"] = (lambda x: fn(x).numpy(), "fp32")
+        paths["xla"] = (traced(model, True), "fp32")
     if {"bf16", "bf16_xla"} & set(wanted):
         bf16 = RRDBNet(**model.config, dtype="mixed_bfloat16")
         bf16.set_weights(weights)
         if "bf16" in wanted:
-            fn16 = tf.function(lambda x: bf16(x, training=False), input_signature=spec)
-            paths["bf16"] = (lambda x: fn16(x).numpy(), "bf16")
+            paths["bf16"] = (traced(bf16, False), "bf16")
         if "bf16_xla" in wanted:
-            fnx = tf.function(lambda x: bf16(x, training=False), input_signature=spec, jit_compile=True)
-            paths["bf16_xla"] = (lambda x: fnx(x).numpy(), "bf16")
+            paths["bf16_xla"] = (traced(bf16, True), "bf16")
     return paths
 
 

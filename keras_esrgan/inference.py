@@ -35,12 +35,12 @@ How it works, and why:
   `(1, None, None, 3)` signature, traced once: on this CPU a per-shape trace was not faster
   (measured on a 2-block model, within run-to-run noise), and a dynamic one never retraces
   for a folder of differently sized images. Never XLA: on CPU it was measured slower than the
-  plain graph (2.7 s against 1.7 s for a 128x128 input) and, in bfloat16, 25 times less accurate.
+  plain graph (2.33 s against 1.63 s for a 128x128 input) and, in bfloat16, 22 dB less accurate.
 - **Precision.** `"auto"` is bfloat16 when the CPU has native bf16 arithmetic (`avx512_bf16`
   or `amx_bf16` in /proc/cpuinfo), else float32. The bf16 copy of the generator holds its
   weights in bfloat16 (Keras policy `"bfloat16"`): the same output as `"mixed_bfloat16"`, which
   computes in bfloat16 too, without casting every kernel at every call (4% faster at 128x128).
-  Measured here on the full model: 0.40 s against 1.5 s in float32 for a 128x128 input, 50.6 dB
+  Measured here on the full model: 0.42 s against 1.63 s in float32 for a 128x128 input, 50.6 dB
   to the float32 output with real weights (mean error 0.43 of 255 levels;
   `python benchmarks/inference.py`). A window whose bfloat16 output holds NaN/Inf is run again
   in float32, with the float32 weights the `Upscaler` keeps.
