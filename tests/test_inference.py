@@ -249,6 +249,7 @@ def test_tiled_host_memory_is_a_band_not_the_whole_output(net, rng):
     band = 4 * 28 * 4 * 48 * 3 * 4
     assert peak < out_bytes + image.size * 4 + 6 * band < 2 * out_bytes
 
+
 def test_tile_zero_never_tiles_and_bad_budget_is_explained(net, rng):
     assert Upscaler(net, tile=0, max_tile_pixels=16).tile_plan(500, 400).num_tiles == 1
     with pytest.raises(ValueError, match=r"too small for an overlap of 80 \(2 \* tile_pad=32"):
