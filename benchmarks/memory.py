@@ -11,8 +11,9 @@ the measured call once and records the peak again.
 
 `pass`: one untiled window in fp32 and bf16, run two ways: the generator called whole in a
 `tf.function`, and `Upscaler(tile=0).predict`, which runs the trunk at once and the upsampling
-tail in bands of feature rows (`Upscaler._run`). Printed: peak growth per LR pixel, less the
-float32 output. This is what `inference.BYTES_PER_PIXEL` (the automatic window size) is.
+tail in bands of feature rows (`RRDBNet.reconstruct_in_bands`); and the exported SavedModel's
+`serving_default` (fp32, banded too) on a uint8 image. Printed: peak growth per LR pixel, less
+the output. This is what `inference.BYTES_PER_PIXEL` (the automatic window size) is.
 
 `images`: the default `Upscaler` (precision "auto", automatic windows) on one uint8
 `size x size` RGB image. Printed per size: the tile plan, seconds, peak RSS, its growth over the
@@ -71,6 +72,19 @@ def child(kind, size, num_block, precision):
 
     import tensorflow as tf
 
+    if precision == "savedmodel":
+        import tempfile
+
+        from keras_esrgan.export import saved_model
+
+        path = saved_model(RRDBNet(num_block=num_block), tempfile.mkdtemp(), max_pixels=size * size)
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        run_uint8 = lambda v: serve(images=tf.constant(v[None]))["upscaled"].numpy()  # noqa: E731
+        run_uint8(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        baseline = peak_rss()
+        out = run_uint8(image)
+        return dict(per_pixel=(peak_rss() - baseline - out.nbytes) / size**2)
     upscaler = Upscaler(RRDBNet(num_block=num_block), tile=0, precision=precision.split("-")[0])
     if precision.endswith("whole"):
         model = upscaler._model(upscaler.precision)
@@ -101,13 +115,14 @@ def measure(kind, size, num_block, precision="auto"):
 def pass_table(args):
     print(f"One untiled pass, RRDBNet x4 with {args.num_block} blocks: peak growth per LR pixel "
           "(KB), float32 output excluded")
-    print(f"{'size':>6}{'fp32 whole':>12}{'fp32 banded':>13}{'bf16 whole':>12}{'bf16 banded':>13}")
+    columns = ("fp32-whole", "fp32-banded", "bf16-whole", "bf16-banded", "savedmodel")
+    print(f"{'size':>6}" + "".join(f"{c:>13}" for c in columns))
     for size in [int(s) for s in args.sizes.split(",")]:
         cells = []
-        for precision in ("fp32-whole", "fp32-banded", "bf16-whole", "bf16-banded"):
+        for precision in columns:
             r = measure("pass", size, args.num_block, precision)
             cells.append("failed" if r is None else f"{r['per_pixel'] / 1024:.1f}")
-        print(f"{size:>6}{cells[0]:>12}{cells[1]:>13}{cells[2]:>12}{cells[3]:>13}", flush=True)
+        print(f"{size:>6}" + "".join(f"{c:>13}" for c in cells), flush=True)
     print()
 
 

@@ -16,9 +16,9 @@ How it works, and why:
 - **The tail in bands.** Most of a pass's memory is the upsampling tail: 64-channel maps at 16
   times the input's pixels. Called whole, the full x4 model needs about 15 KB per input pixel
   in float32 and 8 KB in bfloat16; `Upscaler` runs the trunk (`RRDBNet.features`) on the whole
-  window and the tail (`RRDBNet.reconstruct`) on bands of feature rows with the 2 rows of
-  context it needs, which gives the same output for 2.6 KB and 1.7 KB per pixel at 512x512
-  (`python benchmarks/memory.py pass`). On the host, the blended output is accumulated in float32
+  window and the tail on bands of feature rows with the 2 rows of context it needs
+  (`RRDBNet.reconstruct_in_bands`), which gives the same output for 2.6 KB and 1.3-1.8 KB per
+  pixel at 512x512 (`python benchmarks/memory.py pass`; the SavedModel export does the same). On the host, the blended output is accumulated in float32
   in a band one window high that moves down the image (`Upscaler.strips`): each finished band
   is rounded into the uint8/uint16 output at once, so no float copy of the whole output exists
   and peak memory is the output itself plus a constant (`python benchmarks/memory.py images`).
@@ -61,7 +61,8 @@ _POLICY = {"fp32": "float32", "bf16": "bfloat16"}
 ALPHA_MODES = ("model", "resize")
 
 # Peak memory of one `Upscaler` pass of the full x4 model per low-resolution input pixel, with
-# the tail in bands (measured 2.6 and 1.7 KB at 512x512, rounded up; see the module docstring),
+# the tail in bands (measured 2.6-2.7 KB in fp32 and 1.3-1.8 KB in bf16 at 256x256 to 768x768,
+# rounded up; see the module docstring),
 # and the budget automatic tiling keeps each window within: windows of up to 591^2 pixels in
 # fp32 and 724^2 in bf16, which keeps a 2048^2 -> 8192^2 upscale under 3 GiB in all.
 BYTES_PER_PIXEL = {"fp32": 3 * 1024, "bf16": 2 * 1024}
@@ -85,10 +86,6 @@ DEFAULT_MEMORY_BUDGET = 1024**3
 # 572^2, of which 80% is new pixels; images that fit the budget are not tiled at all.
 DEFAULT_TILE_PAD = 32
 DEFAULT_BLEND = 16
-
-# Feature pixels per band of the upsampling tail (`Upscaler._run`): about 128 MB in bfloat16
-# and 256 MB in float32 for the full model's 64 channels at 16 times this size.
-TAIL_BAND_PIXELS = 16384
 
 # ITU-R BT.601 luma, as OpenCV's RGB2GRAY (what Real-ESRGAN uses to bring grey and alpha back).
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -475,50 +472,27 @@ class Upscaler:
             self._models[precision] = model
         return self._models[precision]
 
-    def _functions_for(self, precision):
-        """The traced trunk and tail of the generator in `precision` (dynamic shapes, one trace)."""
+    def _function(self, precision):
+        """The generator in `precision`, traced once with dynamic shapes: the trunk on the
+        whole window, then the upsampling tail in bands of feature rows
+        (`RRDBNet.reconstruct_in_bands`), whose maps are 16 times the size of the features and
+        most of a pass's memory: in bands they cost a constant instead of growing with the
+        window, for the same output."""
         if precision not in self._functions:
             import tensorflow as tf
 
             model = self._model(precision)
-            trunk = tf.function(
-                lambda x: model.features(x),
+            self._functions[precision] = tf.function(
+                lambda x: model.reconstruct_in_bands(model.features(x)),
                 input_signature=[tf.TensorSpec([1, None, None, model.num_in_ch], tf.float32)],
                 autograph=False,
                 jit_compile=False,
             )
-            tail = tf.function(
-                lambda feat: model.reconstruct(feat),
-                input_signature=[
-                    tf.TensorSpec([1, None, None, model.num_feat], model.compute_dtype)
-                ],
-                autograph=False,
-                jit_compile=False,
-            )
-            self._functions[precision] = (trunk, tail)
         return self._functions[precision]
 
     def _run(self, precision, window):
-        """float32 `(h, w, 3)` -> float32 `(s*h, s*w, 3)`: the trunk at once, the tail in bands.
-
-        The tail's maps are 16 times the size of the features (most of a pass's memory); run
-        on bands of `TAIL_BAND_PIXELS` feature pixels with `TAIL_HALO` rows of context, they
-        cost a constant instead of growing with the window, for the same output.
-        """
-        trunk, tail = self._functions_for(precision)
-        feat = trunk(window[None])
-        rows, cols = int(feat.shape[1]), int(feat.shape[2])
-        band = max(1, TAIL_BAND_PIXELS // cols)
-        if rows <= band:
-            return tail(feat).numpy()[0]
-        halo = self.generator.TAIL_HALO
-        out = np.empty((4 * rows, 4 * cols, self.generator.num_out_ch), np.float32)
-        for r0 in range(0, rows, band):
-            r1 = min(rows, r0 + band)
-            a, b = max(0, r0 - halo), min(rows, r1 + halo)
-            y = tail(feat[:, a:b]).numpy()[0]
-            out[4 * r0 : 4 * r1] = y[4 * (r0 - a) : 4 * (r1 - a)]
-        return out
+        """float32 `(h, w, 3)` window -> float32 `(s*h, s*w, 3)` in `precision`."""
+        return self._function(precision)(window[None]).numpy()[0]
 
     def _forward(self, window):
         """float32 `(h, w, 3)` window -> float32 `(s*h, s*w, 3)`, with the fp32 fallback."""

@@ -21,9 +21,10 @@ IMAGES_OUTPUT = "upscaled"
 BYTES_INPUT = "image_bytes"
 BYTES_OUTPUT = "png_bytes"
 
-# Low-resolution pixels per request. The full x4 model needs about 16 KB per input pixel in float32
-# (measured: 1.0 GB over the idle server for one 256x256 input; 64-channel maps at 16x the pixels
-# after upsampling), so 512x512 in (2048x2048 out) takes about 4 GB. Size it to the server.
+# Low-resolution pixels per request. With the upsampling tail in bands the full x4 model needs
+# 2.4 KB per input pixel at 512x512 and 3.5 KB at 256x256 (`python benchmarks/memory.py pass`,
+# column savedmodel; called whole it would need 15 KB), so 512x512 in (2048x2048 out) takes about
+# 0.6 GB over the idle server. Size it to the server.
 DEFAULT_MAX_PIXELS = 512 * 512
 
 
@@ -129,7 +130,9 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
     def upscale_uint8(images):
         h, w = tf.shape(images)[1], tf.shape(images)[2]
         x = _pad_to_multiple(tf.cast(images, tf.float32) / 255.0, factor)
-        y = generator(x, training=False)
+        # The upsampling tail in bands of feature rows: the same output as `generator(x)` for a
+        # fifth of the memory (see RRDBNet.reconstruct_in_bands).
+        y = generator.reconstruct_in_bands(generator.features(x))
         return _to_uint8(y[:, : scale * h, : scale * w, :])
 
     @tf.function(

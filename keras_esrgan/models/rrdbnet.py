@@ -176,6 +176,9 @@ class RRDBNet(keras.Model):
     # Feature pixels of context `reconstruct` needs on each side: conv_up1 at 2x (1 px = 1/2
     # feature px) and conv_up2, conv_hr, conv_last at 4x (1/4 each) reach 1.25 feature pixels.
     TAIL_HALO = 2
+    # Feature pixels per band of `reconstruct_in_bands` (batch included): about 256 MB of tail
+    # activations in float32 and 128 MB in bfloat16 for 64 channels at 16 times this size.
+    TAIL_BAND_PIXELS = 16384
 
     def __init__(
         self,
@@ -301,6 +304,54 @@ class RRDBNet(keras.Model):
         feat = self.lrelu(self.conv_up2(self.upsample(feat)))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return tf.cast(out, "float32")
+
+    def reconstruct_in_bands(self, feat, band_pixels=None):
+        """`reconstruct(feat)` computed on bands of feature rows, one after another.
+
+        Each band of `band_pixels // (B * w)` rows (at least 1) runs with `TAIL_HALO` rows of
+        context on each side, and only its own rows are kept, so the result equals
+        `reconstruct(feat)` (to float rounding) while the tail's activations cost one band
+        instead of the whole map: 2.6 KB per input pixel of the full model in float32 instead
+        of 15 (`python benchmarks/memory.py pass`). A `tf.while_loop` with
+        `parallel_iterations=1`, so it keeps that bound in a graph (SavedModel, `tf.function`)
+        and works eagerly too.
+
+        Args:
+            feat: `(B, h, w, num_feat)` features, from `features`.
+            band_pixels: feature pixels per band; default `TAIL_BAND_PIXELS`.
+
+        Returns:
+            float32 `(B, 4h, 4w, num_out_ch)`.
+
+        Example:
+        >>> net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+        >>> feat = net.features(np.zeros((1, 20, 12, 3), "float32"))
+        >>> net.reconstruct_in_bands(feat, band_pixels=3 * 12).shape   # 7 bands of 3 rows
+        TensorShape([1, 80, 48, 3])
+        """
+        band_pixels = self.TAIL_BAND_PIXELS if band_pixels is None else int(band_pixels)
+        shape = tf.shape(feat)
+        rows = shape[1]
+        band = tf.maximum(1, band_pixels // (shape[0] * shape[2]))
+        count = (rows + band - 1) // band
+        halo = self.TAIL_HALO
+
+        def body(i, bands):
+            r0 = i * band
+            r1 = tf.minimum(rows, r0 + band)
+            a, b = tf.maximum(0, r0 - halo), tf.minimum(rows, r1 + halo)
+            y = self.reconstruct(feat[:, a:b])[:, 4 * (r0 - a) : 4 * (r1 - a)]
+            # Rows first, so the bands concatenate along the TensorArray's axis 0.
+            return i + 1, bands.write(i, tf.transpose(y, [1, 0, 2, 3]))
+
+        bands = tf.TensorArray(
+            tf.float32, size=count, infer_shape=False,
+            element_shape=tf.TensorShape([None, None, None, self.num_out_ch]),
+        )
+        _, bands = tf.while_loop(
+            lambda i, _: i < count, body, [tf.constant(0), bands], parallel_iterations=1
+        )
+        return tf.transpose(bands.concat(), [1, 0, 2, 3])
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
