@@ -17,7 +17,7 @@ How it works, and why:
   times the input's pixels. Called whole, the full x4 model needs about 15 KB per input pixel
   in float32 and 8 KB in bfloat16; `Upscaler` runs the trunk (`RRDBNet.features`) on the whole
   window and the tail on bands of feature rows with the 2 rows of context it needs
-  (`RRDBNet.reconstruct_in_bands`), which gives the same output for 2.6 KB and 1.3-1.8 KB per
+  (`RRDBNet.reconstruct_in_bands`), which gives the same output for 2.6 KB and 1.3 KB per
   pixel at 512x512 (`python benchmarks/memory.py pass`; the SavedModel export does the same). On the host, the blended output is accumulated in float32
   in a band one window high that moves down the image (`Upscaler.strips`): each finished band
   is rounded into the uint8/uint16 output at once, so no float copy of the whole output exists
@@ -61,8 +61,9 @@ _POLICY = {"fp32": "float32", "bf16": "bfloat16"}
 ALPHA_MODES = ("model", "resize")
 
 # Peak memory of one `Upscaler` pass of the full x4 model per low-resolution input pixel, with
-# the tail in bands (measured 2.6-2.7 KB in fp32 and 1.3-1.8 KB in bf16 at 256x256 to 768x768,
-# rounded up; see the module docstring),
+# the tail in bands (measured 2.6-2.7 KB in fp32 and 1.3-1.7 KB in bf16 at 512x512 and 768x768,
+# rounded up; 4.4 and 1.8 KB at 256x256, where the tail's fixed band weighs more, but such images
+# are never tiled; see the module docstring),
 # and the budget automatic tiling keeps each window within: windows of up to 591^2 pixels in
 # fp32 and 724^2 in bf16, which keeps a 2048^2 -> 8192^2 upscale under 3 GiB in all.
 BYTES_PER_PIXEL = {"fp32": 3 * 1024, "bf16": 2 * 1024}

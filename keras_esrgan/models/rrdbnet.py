@@ -296,7 +296,7 @@ class RRDBNet(keras.Model):
         Four 3x3 convs after the upsamplings see `TAIL_HALO` feature pixels around each output
         pixel, so the tail can run on overlapping bands of feature rows and give the same
         output (the upsampled maps are 16 times larger than the features: this is where an
-        untiled pass spends its memory; `keras_esrgan.inference` uses it that way).
+        untiled pass spends its memory; `reconstruct_in_bands` does that).
 
         Shape: `(B, h, w, num_feat)` -> float32 `(B, 4h, 4w, num_out_ch)`.
         """
