@@ -270,8 +270,8 @@ class TiledUpscaler(
             require(model.scale == sidecar.scale) {
                 "TiledUpscaler: model scale ${model.scale} but the sidecar says ${sidecar.scale}"
             }
-            val fixed = sidecar.inputShape.getOrElse(1) { -1 }
-            require(fixed == -1 || fixed == model.tileSize) {
+            val (height, width) = Pair(sidecar.inputShape[1], sidecar.inputShape[2])
+            require((height == -1 || height == model.tileSize) && (width == -1 || width == model.tileSize)) {
                 "TiledUpscaler: model tileSize ${model.tileSize} but the sidecar's input shape is " +
                     sidecar.inputShape.joinToString(prefix = "[", postfix = "]")
             }

@@ -82,6 +82,12 @@ class TileSidecarTest {
         } catch (e: IllegalArgumentException) {
             assertTrue(e.message, e.message!!.contains("model scale 2 but the sidecar says 4"))
         }
+        try {
+            TiledUpscaler.fromSidecar(NearestModel(128), TileSidecar.parse(sample.replace("[1, 128, 128, 3]", "[1, 128, 96, 3]")))
+            fail("non-square input accepted")
+        } catch (e: IllegalArgumentException) {
+            assertTrue(e.message, e.message!!.contains("input shape is [1, 128, 96, 3]"))
+        }
         // A dynamic-shape export (-1) takes the model's tile size, whatever it is.
         val dynamic = TileSidecar.parse(sample.replace("[1, 128, 128, 3]", "[1, -1, -1, 3]"))
         assertEquals(24, TiledUpscaler.fromSidecar(NearestModel(64), dynamic).pad)
