@@ -17,8 +17,8 @@ package kerasesrgan.tiles
  * multiplied by 0 (a NaN or garbage there cannot leak into the output).
  *
  * Alpha never goes through the model (it is RGB only): it is upscaled bilinearly (half-pixel
- * centres, edges clamped) beside it, so a
- * constant alpha, e.g. a fully opaque image, stays exactly constant.
+ * centres, edges clamped) beside it, so a constant alpha, e.g. a fully opaque image, stays
+ * exactly constant.
  * The RGB under fully transparent pixels is taken as it is: `Bitmap.getPixels` gives black
  * there, which the model can smear into the visible edge; the Python `Upscaler` fills such
  * pixels from their visible neighbours first, this loop does not.
