@@ -60,8 +60,10 @@ def test_gaussian_kernels_equal_the_formula(size, sx, sy, theta):
     aniso = K.bivariate_gaussian(size, sx, sy, theta, isotropic=False)
     np.testing.assert_allclose(aniso, normalised(np.exp(-q / 2)), atol=1e-6, rtol=1e-6)
     iso = K.bivariate_gaussian(size, sx, sy, theta)  # sig_y and theta ignored
-    np.testing.assert_allclose(iso, normalised(np.exp(-rotated_quadratic_form(size, sx, sx, 0) / 2)), atol=1e-6)
-    np.testing.assert_allclose(K.pdf2(K.sigma_matrix2(sx, sy, theta), K.mesh_grid(size)[0]), np.exp(-q / 2), atol=1e-9)
+    q_iso = rotated_quadratic_form(size, sx, sx, 0)
+    np.testing.assert_allclose(iso, normalised(np.exp(-q_iso / 2)), atol=1e-6)
+    unnormalised = K.pdf2(K.sigma_matrix2(sx, sy, theta), K.mesh_grid(size)[0])
+    np.testing.assert_allclose(unnormalised, np.exp(-q / 2), atol=1e-9)
     assert aniso.shape == (size, size) and abs(aniso.sum() - 1) < 1e-12
     # BasicSR's spelling is the same function.
     assert K.bivariate_Gaussian is K.bivariate_gaussian

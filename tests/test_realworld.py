@@ -114,7 +114,8 @@ def test_gaussian_noise_has_the_requested_std(sigma):
 
 def _level_image(levels, block=64):
     """A (block * len(levels), block, 3) image of constant blocks at the given 0..255 levels."""
-    return np.repeat(np.asarray(levels, np.float32) / 255, block * block * 3).reshape(len(levels) * block, block, 3)
+    values = np.repeat(np.asarray(levels, np.float32) / 255, block * block * 3)
+    return values.reshape(len(levels) * block, block, 3)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
@@ -365,7 +366,8 @@ def test_write_degraded_samples(tmp_path, rng):
     for name, (h, w) in originals.items():
         write_image(folder / f"{name}.png", np.round(smooth_image(rng, h, w) * 255).astype(np.uint8))
     config = DegradationConfig(gt_usm=False)
-    paths = write_degraded_samples(folder, tmp_path / "out", seed=4, count=3, crop_pad_size=32, config=config)
+    kwargs = dict(count=3, crop_pad_size=32, config=config)
+    paths = write_degraded_samples(folder, tmp_path / "out", seed=4, **kwargs)
     assert [p.rsplit("/", 1)[1] for p in paths] == ["000_a.png", "001_b.png", "002_a.png"]
     for path, source in zip(paths, "aba"):
         picture = read_image(path)
@@ -379,8 +381,8 @@ def test_write_degraded_samples(tmp_path, rng):
     assert manifest["samples"][1]["degradation"] == {
         k: v for k, v in realworld.sample_for(config, 4, 1).items() if "kernel" not in k
     }
-    again = write_degraded_samples(folder, tmp_path / "again", seed=4, count=3, crop_pad_size=32, config=config)
-    other = write_degraded_samples(folder, tmp_path / "other", seed=5, count=3, crop_pad_size=32, config=config)
+    again = write_degraded_samples(folder, tmp_path / "again", seed=4, **kwargs)
+    other = write_degraded_samples(folder, tmp_path / "other", seed=5, **kwargs)
     assert [open(p, "rb").read() for p in paths] == [open(p, "rb").read() for p in again]
     assert [open(p, "rb").read() for p in paths] != [open(p, "rb").read() for p in other]
     with pytest.raises(ValueError, match="count must be a positive int"):

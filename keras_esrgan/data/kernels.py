@@ -269,6 +269,18 @@ def random_bivariate_gaussian(
     return _with_noise(name, kernel, noise_range, rng)
 
 
+def _random_shaped(kernel_function, kernel_size, sigma_x_range, sigma_y_range, rotation_range, beta_range,
+                   noise_range, isotropic, rng):
+    """A kernel with a shape parameter (generalized Gaussian, plateau) from random parameters."""
+    name = f"random_{kernel_function.__name__}"
+    _check_odd(kernel_size, name)
+    rng = _generator(rng)
+    sig_x, sig_y, theta = _random_shape(name, rng, sigma_x_range, sigma_y_range, rotation_range, isotropic)
+    beta = _random_beta(name, rng, beta_range)
+    kernel = kernel_function(kernel_size, sig_x, sig_y, theta, beta, isotropic=isotropic)
+    return _with_noise(name, kernel, noise_range, rng)
+
+
 def random_bivariate_generalized_gaussian(
     kernel_size, sigma_x_range, sigma_y_range, rotation_range, beta_range, noise_range=None, isotropic=True,
     *, rng,
@@ -288,13 +300,10 @@ def random_bivariate_generalized_gaussian(
     >>> random_bivariate_generalized_gaussian(7, (0.2, 3), (0.2, 3), (-3, 3), (0.5, 4), rng=1).shape
     (7, 7)
     """
-    name = "random_bivariate_generalized_gaussian"
-    _check_odd(kernel_size, name)
-    rng = _generator(rng)
-    sig_x, sig_y, theta = _random_shape(name, rng, sigma_x_range, sigma_y_range, rotation_range, isotropic)
-    beta = _random_beta(name, rng, beta_range)
-    kernel = bivariate_generalized_gaussian(kernel_size, sig_x, sig_y, theta, beta, isotropic=isotropic)
-    return _with_noise(name, kernel, noise_range, rng)
+    return _random_shaped(
+        bivariate_generalized_gaussian, kernel_size, sigma_x_range, sigma_y_range, rotation_range, beta_range,
+        noise_range, isotropic, rng,
+    )
 
 
 def random_bivariate_plateau(
@@ -312,13 +321,10 @@ def random_bivariate_plateau(
     >>> random_bivariate_plateau(9, (0.2, 3), (0.2, 3), (-3, 3), (1, 2), isotropic=False, rng=2).shape
     (9, 9)
     """
-    name = "random_bivariate_plateau"
-    _check_odd(kernel_size, name)
-    rng = _generator(rng)
-    sig_x, sig_y, theta = _random_shape(name, rng, sigma_x_range, sigma_y_range, rotation_range, isotropic)
-    beta = _random_beta(name, rng, beta_range)
-    kernel = bivariate_plateau(kernel_size, sig_x, sig_y, theta, beta, isotropic=isotropic)
-    return _with_noise(name, kernel, noise_range, rng)
+    return _random_shaped(
+        bivariate_plateau, kernel_size, sigma_x_range, sigma_y_range, rotation_range, beta_range,
+        noise_range, isotropic, rng,
+    )
 
 
 def choose_kernel_type(kernel_list, kernel_prob, rng):
@@ -400,7 +406,9 @@ def random_kernel_of_type(
     if kernel_type in ("iso", "aniso"):
         return random_bivariate_gaussian(*shape_args, noise_range, isotropic, rng=rng)
     if kernel_type in ("generalized_iso", "generalized_aniso"):
-        return random_bivariate_generalized_gaussian(*shape_args, betag_range, noise_range, isotropic, rng=rng)
+        return random_bivariate_generalized_gaussian(
+            *shape_args, betag_range, noise_range, isotropic, rng=rng
+        )
     if kernel_type in ("plateau_iso", "plateau_aniso"):
         return random_bivariate_plateau(*shape_args, betap_range, None, isotropic, rng=rng)
     raise ValueError(f"unknown kernel type {kernel_type!r}; known: {', '.join(KERNEL_TYPES)}")

@@ -54,7 +54,12 @@ from keras_esrgan.data.degradation_ops import (
     usm_sharp,
 )
 from keras_esrgan.data.hr_images import hr_images
-from keras_esrgan.data.kernels import KERNEL_TYPES, choose_kernel_type, circular_lowpass_kernel, random_kernel_of_type
+from keras_esrgan.data.kernels import (
+    KERNEL_TYPES,
+    choose_kernel_type,
+    circular_lowpass_kernel,
+    random_kernel_of_type,
+)
 from keras_esrgan.data.pipeline import _levels
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -230,7 +235,8 @@ def _blur_kernel(config, rng, suffix):
     if rng.uniform() < getattr(config, f"sinc_prob{suffix}"):
         # Smaller kernels cannot hold the ripples of a low cutoff: BasicSR's rule.
         return _sinc(rng, size, np.pi / 3 if size < 13 else np.pi / 5), f"sinc{size}"
-    kernel_type = choose_kernel_type(getattr(config, f"kernel_list{suffix}"), getattr(config, f"kernel_prob{suffix}"), rng)
+    kernel_list = getattr(config, f"kernel_list{suffix}")
+    kernel_type = choose_kernel_type(kernel_list, getattr(config, f"kernel_prob{suffix}"), rng)
     sigma = getattr(config, f"blur_sigma{suffix}")
     kernel = random_kernel_of_type(
         kernel_type, size, sigma, sigma, (-math.pi, math.pi),
@@ -285,7 +291,9 @@ def sample_degradation(config, rng):
     (dtype('float32'), True)
     """
     if not isinstance(config, DegradationConfig):
-        raise TypeError(f"sample_degradation: config must be a DegradationConfig, got {type(config).__name__}")
+        raise TypeError(
+            f"sample_degradation: config must be a DegradationConfig, got {type(config).__name__}"
+        )
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     kernel1, blur1 = _blur_kernel(config, rng, "")
     kernel2, blur2 = _blur_kernel(config, rng, "2")
@@ -589,8 +597,9 @@ def realworld_pipeline(
         ds = ds.repeat()
 
     def make_patches(index, image):
+        image = tf.cast(image, tf.float32) / levels
         lr, hr, hr_usm = degraded_example(
-            tf.cast(image, tf.float32) / levels, seed, index, scale, config=config, crop_pad_size=crop_pad_size
+            image, seed, index, scale, config=config, crop_pad_size=crop_pad_size
         )
         key = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed, tf.int64), index]), 1)
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(key, 2))
