@@ -3,10 +3,13 @@
     python benchmarks/data.py                         # Set14 from ../shared/data, batch 16 of 128 px
     python benchmarks/data.py --folder DIV2K_train_HR --lr-folder DIV2K_train_LR_bicubic/X4
     python benchmarks/data.py --step-seconds 0.25     # a measured GPU step instead of timing one here
+    python benchmarks/data.py --realworld-crop-pad 400 192   # real-world rows for two region sizes
 
 Rows: `training_pipeline` with the decoded pairs cached in memory, without a cache (every patch
 decodes its file and, for HR-only folders, recomputes the MATLAB bicubic LR of the whole image),
-and without a cache on BasicSR-style 480-pixel sub-images (`extract_subimages`). Then the
+and without a cache on BasicSR-style 480-pixel sub-images (`extract_subimages`); then
+`realworld_pipeline` (Real-ESRGAN's two-stage degradation of every patch, HR images cached) for
+each `--realworld-crop-pad` region size (400: Real-ESRGAN's; the cost grows with its area). Then the
 consumption of a PSNR-stage training step (generator forward + L1 + backward + Adam, fp32,
 `tf.function`) for a tiny and the full RRDBNet on one batch. The GAN stage adds a discriminator
 and VGG19 to each step, so it eats patches more slowly still. In real training the pipeline
@@ -28,7 +31,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tensorflow as tf  # noqa: E402
 
 from keras_esrgan import RRDBNet  # noqa: E402
-from keras_esrgan.data import extract_subimages, image_folder, training_pipeline  # noqa: E402
+from keras_esrgan.data import (  # noqa: E402
+    extract_subimages,
+    hr_images,
+    image_folder,
+    realworld_pipeline,
+    training_pipeline,
+)
 
 DEFAULT_FOLDER = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "Set14"
 
@@ -38,6 +47,20 @@ def pipeline_rate(source, args, cache, warmup_batches):
     ds = training_pipeline(
         source, batch_size=args.batch_size, patch_size=args.patch_size, scale=args.scale, cache=cache
     )
+    return batches_rate(ds, args, warmup_batches)
+
+
+def realworld_rate(source, args, crop_pad_size, warmup_batches):
+    """Patches per second of `realworld_pipeline` (HR images cached in memory, degradation live)."""
+    ds = realworld_pipeline(
+        source, batch_size=args.batch_size, patch_size=args.patch_size, scale=args.scale,
+        crop_pad_size=crop_pad_size,
+    )
+    return batches_rate(ds, args, warmup_batches)
+
+
+def batches_rate(ds, args, warmup_batches):
+    """Patches per second over `args.batches` batches of `ds`, after `warmup_batches`."""
     iterator = iter(ds)
     for _ in range(warmup_batches):
         next(iterator)
@@ -86,6 +109,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="training steps timed per model")
     parser.add_argument("--step-seconds", type=float, default=None, help="use this step time instead of timing")
     parser.add_argument("--skip-full", action="store_true", help="do not time the full 23-block RRDBNet step")
+    parser.add_argument(
+        "--realworld-crop-pad", type=int, nargs="*", default=[400],
+        help="region sizes for the real-world degradation rows (none: skip them)",
+    )
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"no image folder at {args.folder}; pass --folder")
@@ -109,6 +136,10 @@ def main(argv=None):
         sub_source = image_folder(hr_sub, lr_sub if args.lr_folder else None, scale=args.scale)
         sub_rate = pipeline_rate(sub_source, args, False, 3)
         rows.append((f"pipeline, no cache, {count} sub-images 480/240", sub_rate))
+    hr_source = hr_images(args.folder)
+    for crop_pad_size in args.realworld_crop_pad:
+        rate = realworld_rate(hr_source, args, crop_pad_size, warmup)
+        rows.append((f"realworld_pipeline (Real-ESRGAN degradation), {crop_pad_size} px regions", rate))
 
     steps = []
     if args.step_seconds:
