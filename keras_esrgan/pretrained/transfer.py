@@ -28,15 +28,23 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
 
     max_redirections = 5
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        old = urllib.parse.urlsplit(req.full_url).scheme
-        new = urllib.parse.urlsplit(newurl).scheme.lower()
-        if new not in ("http", "https") or (old == "https" and new == "http"):
-            raise DownloadError(
-                f"{req.full_url} redirects to {newurl}: refused (only http(s) redirects are "
-                "followed, and never from https to http)"
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def http_error_302(self, req, fp, code, msg, headers):
+        # Checked before urllib's own handling, which lets ftp:// through and words a refused
+        # file:// redirect as an HTTP error.
+        target = headers.get("Location") or headers.get("URI")
+        if target:
+            newurl = urllib.parse.urljoin(req.full_url, target)
+            old = urllib.parse.urlsplit(req.full_url).scheme
+            new = urllib.parse.urlsplit(newurl).scheme.lower()
+            if new not in ("http", "https") or (old == "https" and new == "http"):
+                fp.close()
+                raise DownloadError(
+                    f"{req.full_url} redirects to {newurl}: refused (only http(s) redirects are "
+                    "followed, and never from https to http)"
+                )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 _OPENER = urllib.request.build_opener(_SafeRedirects)
