@@ -22,6 +22,29 @@ AUR_030 = "archlinux/aur PKGBUILD of python-realesrgan 0.3.0 (sha256sums, comput
 AUR_0230 = "archlinux/aur PKGBUILD of python-realesrgan 0.2.3.0 (sha256sums)"
 AUR_0224 = "archlinux/aur PKGBUILD of python-realesrgan 0.2.2.4 (sha256sums)"
 
+
+def _discriminator(name, generator):
+    # Released with no digest anywhere: checked by a size bound and layout (see module doc).
+    return ModelEntry(
+        name=name,
+        url=f"{RELEASES}/v0.2.2.3/{name}.pth",
+        sha256=None,
+        file_name=f"{name}.pth",
+        arch="UNetDiscriminatorSN",
+        scale=1,
+        kind="discriminator",
+        license="BSD-3-Clause",
+        description=f"U-Net discriminator trained with {generator}, for fine-tuning it",
+        paper_or_source=REAL_ESRGAN,
+        digest_sources=("NONE: no public project pins a digest for this file (code search)",
+                        "checked instead: at most max_size bytes, a UNetDiscriminatorSN state dict "
+                        "under 'params'; the digest seen at first download is recorded and "
+                        "enforced afterwards"),
+        param_key="params",
+        max_size=24_000_000,  # 4.4 M float32 parameters are 17.5 MB
+    )
+
+
 _BUILTIN = [
     ModelEntry(
         name="RealESRGAN_x4plus",
@@ -162,42 +185,7 @@ _BUILTIN = [
         verify_layout=True,
         max_size=72_000_000,
     ),
-    ModelEntry(
-        name="RealESRGAN_x4plus_netD",
-        url=f"{RELEASES}/v0.2.2.3/RealESRGAN_x4plus_netD.pth",
-        sha256=None,
-        file_name="RealESRGAN_x4plus_netD.pth",
-        arch="UNetDiscriminatorSN",
-        scale=1,
-        kind="discriminator",
-        license="BSD-3-Clause",
-        description="U-Net discriminator trained with RealESRGAN_x4plus, for fine-tuning it",
-        paper_or_source=REAL_ESRGAN,
-        digest_sources=("NONE: no public project pins a digest for this file (code search)",
-                        "checked instead: at most max_size bytes, a UNetDiscriminatorSN state dict "
-                        "under 'params'; the digest seen at first download is recorded and "
-                        "enforced afterwards"),
-        param_key="params",
-        max_size=24_000_000,
-    ),
-    ModelEntry(
-        name="RealESRGAN_x2plus_netD",
-        url=f"{RELEASES}/v0.2.2.3/RealESRGAN_x2plus_netD.pth",
-        sha256=None,
-        file_name="RealESRGAN_x2plus_netD.pth",
-        arch="UNetDiscriminatorSN",
-        scale=1,
-        kind="discriminator",
-        license="BSD-3-Clause",
-        description="U-Net discriminator trained with RealESRGAN_x2plus, for fine-tuning it",
-        paper_or_source=REAL_ESRGAN,
-        digest_sources=("NONE: no public project pins a digest for this file (code search)",
-                        "checked instead: at most max_size bytes, a UNetDiscriminatorSN state dict "
-                        "under 'params'; the digest seen at first download is recorded and "
-                        "enforced afterwards"),
-        param_key="params",
-        max_size=24_000_000,
-    ),
+    *(_discriminator(f"RealESRGAN_{x}plus_netD", f"RealESRGAN_{x}plus") for x in ("x4", "x2")),
 ]
 
 
