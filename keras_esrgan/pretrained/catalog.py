@@ -71,8 +71,8 @@ _BUILTIN = [
         arch="RRDBNet",
         scale=4,
         license="BSD-3-Clause",
-        description="x4, the PSNR-oriented (L1-trained) stage of RealESRGAN_x4plus: smoother, "
-                    "fewer artefacts",
+        description="x4, the PSNR-oriented stage of RealESRGAN_x4plus (no GAN loss): "
+                    "smoother, fewer artefacts",
         paper_or_source=REAL_ESRGAN,
         digest_sources=(AUR_030, AUR_0230, "8+ further independent public projects (code "
                         "search), two pinning 67,040,989 bytes", "one project pins df35f2bf...95b5c "

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import os
 import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -88,6 +89,9 @@ def _open(url, offset, validator, timeout, how_to_fix):
             f"file.\n{how_to_fix}"
         ) from None
     except urllib.error.URLError as err:
+        if isinstance(err.reason, ssl.SSLError):
+            # Reached, but the TLS handshake failed (certificate, proxy interception): not offline.
+            raise DownloadError(f"{url}: TLS error ({err.reason}).\n{how_to_fix}") from None
         raise _offline(url, err.reason, how_to_fix) from None
     except (TimeoutError, socket.timeout, ConnectionError) as err:
         raise _offline(url, err or "timed out", how_to_fix) from None
