@@ -564,3 +564,25 @@ def test_manifest_records_are_only_trusted_for_their_pinned_digest(zoo, server):
     with pytest.raises(CorruptCacheError, match="0{64}"):
         pretrained.download("standin")
     assert zoo_cache.read_manifest(zoo)["standin.pth"]["sha256"] == BLOB_SHA
+
+
+def test_concurrent_downloads_fetch_once(zoo, server):
+    """The cache lock serialises downloaders: the second waits, then finds the verified file."""
+    import threading
+
+    _serve(server, "standin", BLOB)
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(pretrained.download("standin", progress=False).read_bytes())
+        except Exception as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == [] and results == [BLOB] * 3
+    assert len(server.log) == 1
