@@ -87,3 +87,19 @@ def write_json(path, obj, indent=2):
     >>> write_json("runs/offline/results.json", {"psnr": 28.9})
     """
     write_bytes(path, (json.dumps(obj, indent=indent) + "\n").encode())
+
+
+def commit_file(tmp, path):
+    """Move a finished temporary file `tmp` (in `path`'s folder) onto `path` atomically.
+
+    For writers that cannot use `atomic_path` because their temporary file must outlive one
+    call (a download's `.part` file, kept across runs to resume). The data is flushed to disk
+    before the rename, so a crash leaves the old `path` or the complete new one.
+
+    Example:
+    >>> commit_file("RealESRGAN_x4plus.pth.part", "RealESRGAN_x4plus.pth")
+    """
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, _mode(False))
+    os.replace(tmp, path)

@@ -1,0 +1,90 @@
+"""A local HTTP file server for the model-zoo tests: Range requests, ETags and injected faults.
+
+It listens on 127.0.0.1 at a random port, in a thread. `files` maps URL paths to bytes;
+`faults` maps a path to a list of faults applied to its next requests, one per request:
+
+    ("status", 404)          answer with that HTTP status
+    ("truncate", n)          announce the full length, send n bytes, close the connection
+    ("ignore_range",)        answer 200 with the whole file even to a Range request
+    ("no_length",)           send the body without Content-Length (ends when the connection closes)
+    ("redirect", url)        302 to url
+
+`log` records each request's path, Range and If-Range headers and the status sent.
+"""
+
+import hashlib
+import http.server
+import threading
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so a closed connection ends a body.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, headers, body=b""):
+        self.server.log[-1]["status"] = status
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def do_GET(self):
+        srv = self.server
+        srv.log.append(dict(path=self.path, range=self.headers.get("Range"),
+                            if_range=self.headers.get("If-Range")))
+        queue = srv.faults.get(self.path) or []
+        fault = queue.pop(0) if queue else ("ok",)
+        data = srv.files.get(self.path)
+        if fault[0] == "status":
+            return self._send(fault[1], {"Content-Length": "0"})
+        if fault[0] == "redirect":
+            return self._send(302, {"Location": fault[1], "Content-Length": "0"})
+        if data is None:
+            return self._send(404, {"Content-Length": "0"})
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        start = 0
+        wanted = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if wanted and fault[0] != "ignore_range" and (if_range is None or if_range == etag):
+            start = int(wanted.split("=", 1)[1].split("-", 1)[0])
+            if start >= len(data):
+                return self._send(416, {"Content-Range": f"bytes */{len(data)}", "Content-Length": "0"})
+        body = data[start:]
+        headers = {"ETag": etag, "Accept-Ranges": "bytes"}
+        if fault[0] != "no_length":
+            headers["Content-Length"] = str(len(body))
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        if fault[0] == "truncate":
+            return self._send(206 if start else 200, headers, body[: fault[1]])
+        self._send(206 if start else 200, headers, body)
+
+
+class ZooServer:
+    """`with ZooServer() as server:` serves `server.files` at `server.url(path)`."""
+
+    def __init__(self):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.files, self.httpd.faults, self.httpd.log = {}, {}, []
+        self.files, self.faults, self.log = self.httpd.files, self.httpd.faults, self.httpd.log
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs=dict(poll_interval=0.05),
+                                       daemon=True)
+
+    def url(self, path):
+        """Absolute URL of `path` (starting with /) on this server."""
+        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
