@@ -255,6 +255,13 @@ class _GeneratorTrainer(keras.Model):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
+    def _count_step(self, *losses):
+        # After the losses exist: a step stopped by a run-time check (the VGG-style
+        # discriminator's patch size on dynamic shapes) must not count, and the counter
+        # depends on nothing else in the graph.
+        with tf.control_dependencies(losses):
+            self.iterations.assign_add(1)
+
     def _update_ema(self):
         if self._ema_generator is not None:
             update_ema(_float_weights(self._ema_generator), _float_weights(self.generator), self.ema_decay)
@@ -309,7 +316,7 @@ class PSNRTrainer(_GeneratorTrainer):
             loss = self.optimizer.scale_loss(average_over_global_batch(l_pix))
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self._update_ema()
-        self.iterations.assign_add(1)
+        self._count_step(loss)
         return self._record(l_pix=l_pix, psnr=psnr(sr, hr))
 
     def test_step(self, data):
@@ -456,7 +463,7 @@ class ESRGAN(_GeneratorTrainer):
         self.optimizer.apply(g_grads, g_vars)
         self.d_optimizer.apply(d_grads, d_vars)
         self._update_ema()
-        self.iterations.assign_add(1)
+        self._count_step(g_loss, d_loss)
         return self._record(**losses, **self._monitors(sr, hr, real_logits, fake_logits))
 
     def test_step(self, data):
