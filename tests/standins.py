@@ -13,11 +13,13 @@ and journey tests run here without downloads.
 """
 
 import collections
+import functools
 import os
 import pathlib
 import pickle
 import shutil
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -131,6 +133,23 @@ def write_images(directory, sizes, seed=0, names=None):
         name = names[i] if names else f"{i:04d}.png"
         write_image(directory / name, synthetic_image(size, seed=(seed, i)))
     return directory
+
+
+@functools.lru_cache(maxsize=8)
+def _photo(size, seed):
+    from keras_esrgan.data.synthetic import synthetic_image
+
+    return synthetic_image(size, seed=seed)
+
+
+def photo_crop(name, top, left, height, width, mode="RGB", size=512):
+    """A uint8 crop of a procedural "photo" (edges, textures, gradients, strokes), one per
+    `name`: what tests that need natural-looking content use instead of ../shared/data."""
+    from PIL import Image
+
+    image = _photo(size, zlib.crc32(name.encode()))[top : top + height, left : left + width]
+    assert image.shape[:2] == (height, width), f"crop outside the {size}px image"
+    return np.ascontiguousarray(np.asarray(Image.fromarray(image).convert(mode)))
 
 
 def write_generators(directory):
