@@ -172,8 +172,12 @@ def benchmark_folders(root):
     return root
 
 
-def chdir(path):
-    """`os.chdir` that returns the previous folder."""
-    previous = os.getcwd()
-    os.chdir(path)
-    return previous
+def go_offline(monkeypatch, keras_home):
+    """An empty Keras cache at `keras_home` and proxies that refuse every connection (on
+    127.0.0.1): whatever tries to download fails at once, and no request leaves the machine."""
+    os.makedirs(keras_home, exist_ok=True)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)

@@ -145,14 +145,8 @@ def world(tmp_path, monkeypatch):
         write_image(work / "DIV2K_train_LR_bicubic" / "X4" / f"{path.stem}x4.png",
                     matlab_bicubic_resize(read_image(path), 1 / 4))
     standins.benchmark_folders(tmp_path / "shared" / "data")
-    (tmp_path / "keras_home").mkdir()
-    env = {"KERAS_HOME": str(tmp_path / "keras_home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        env[proxy] = "http://127.0.0.1:9"
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    standins.go_offline(monkeypatch, tmp_path / "keras_home")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.chdir(work)
     return work
 

@@ -66,13 +66,7 @@ def test_docstring_examples(name, example_files, tmp_path, monkeypatch):
     assert tests, f"{name} has '>>>' in its source but no docstring example was found"
     for item in example_files.iterdir():
         (tmp_path / item.name).symlink_to(item)
-    keras_home = tmp_path / ".keras_home"
-    keras_home.mkdir()
-    monkeypatch.setenv("KERAS_HOME", str(keras_home))
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):  # no network
-        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    standins.go_offline(monkeypatch, tmp_path / ".keras_home")
     monkeypatch.chdir(tmp_path)
     namespace = dict(np=np, tf=tf, keras=keras, keras_esrgan=keras_esrgan)
     out = io.StringIO()

@@ -107,12 +107,7 @@ def test_every_entry_point_has_a_journey():
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
     """An empty Keras cache and proxies that refuse every connection: nothing can download."""
-    (tmp_path / "keras_home").mkdir()
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    standins.go_offline(monkeypatch, tmp_path / "keras_home")
     return tmp_path
 
 
