@@ -18,6 +18,7 @@ import os
 import pathlib
 import pickle
 import shutil
+import urllib.request
 import zipfile
 import zlib
 
@@ -181,3 +182,7 @@ def go_offline(monkeypatch, keras_home):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+    # urlopen builds one opener per process and its ProxyHandler keeps the proxies it saw then:
+    # without this, a download tried here would leave later localhost requests (the serving
+    # client's tests) going to the refusing proxy.
+    monkeypatch.setattr(urllib.request, "_opener", None)

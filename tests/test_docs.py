@@ -21,8 +21,6 @@ Conventions (the docs' authors follow them):
 - `CHECKS`: what must hold after some blocks (beyond "it ran without an error").
 """
 
-import contextlib
-import io
 import json
 import os
 import re

@@ -10,7 +10,6 @@ source holds `>>>` is tested.
 import doctest
 import importlib
 import io
-import os
 import pkgutil
 import re
 import warnings
