@@ -35,8 +35,11 @@ def atomic_path(path, suffix=None, directory=False):
     On an exception the temporary file or folder is deleted and `path` is left as it was.
 
     Example:
+    >>> model = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
     >>> with atomic_path("model.keras") as tmp:
     ...     model.save(tmp)
+    >>> os.path.isfile("model.keras"), os.path.exists(tmp)
+    (True, False)
     """
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
@@ -73,7 +76,9 @@ def write_bytes(path, data):
     """Write `data` (bytes) to `path` atomically.
 
     Example:
-    >>> write_bytes("esrgan.tflite", converter.convert())
+    >>> write_bytes("esrgan.bin", b"ESRGAN")
+    >>> open("esrgan.bin", "rb").read()
+    b'ESRGAN'
     """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -84,7 +89,12 @@ def write_json(path, obj, indent=2):
     """Write `obj` as JSON (with a final newline) to `path` atomically.
 
     Example:
+    >>> os.makedirs("runs/offline", exist_ok=True)
     >>> write_json("runs/offline/results.json", {"psnr": 28.9})
+    >>> print(open("runs/offline/results.json").read(), end="")
+    {
+      "psnr": 28.9
+    }
     """
     write_bytes(path, (json.dumps(obj, indent=indent) + "\n").encode())
 

@@ -39,7 +39,8 @@ def write_scalar(name, value, step):
 
     Example:
     >>> with tf.summary.create_file_writer("logs").as_default():
-    ...     write_scalar("psnr_y", 28.4, step=100)
+    ...     bool(write_scalar("psnr_y", 28.4, step=100))
+    True
     """
     return tf.summary.write(
         tag=name,
@@ -54,8 +55,10 @@ def write_images(name, images, step):
     (`tf.summary.image` without the `tensorboard` package).
 
     Example:
+    >>> grids = np.zeros((2, 96, 292, 3), np.uint8)       # image_grid(...) results, stacked
     >>> with tf.summary.create_file_writer("logs").as_default():
-    ...     write_images("lr_sr_hr", grids, step=100)
+    ...     bool(write_images("lr_sr_hr", grids, step=100))
+    True
     """
     images = np.asarray(images, np.uint8)
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
@@ -92,9 +95,10 @@ def validation_images(pairs):
     Float input in [0, 1] that came from uint8 files rounds back to exactly the file's values.
 
     Example:
-    >>> val = validation_images(validation_pipeline(image_folder("../shared/data/Set5")))
-    >>> val[0][0].shape, val[0][0].dtype
-    ((128, 128, 3), dtype('uint8'))
+    >>> from keras_esrgan.data import image_folder, validation_pipeline, write_synthetic_folder
+    >>> val = validation_images(validation_pipeline(image_folder(write_synthetic_folder("val", 2, 64))))
+    >>> len(val), val[0][0].shape, val[0][0].dtype, val[0][1].shape
+    (2, (16, 16, 3), dtype('uint8'), (64, 64, 3))
     """
     out = []
     for lr, hr in pairs:
@@ -138,8 +142,11 @@ def validation_scores(upscale, images, crop_border, test_y_channel=True):
         dict `psnr` (dB), `ssim` (means over images) and `per_image` (list of (psnr, ssim)).
 
     Example:
-    >>> validation_scores(generator_upscale(net), validation_images(val), crop_border=4)
-    {'psnr': 30.1, 'ssim': 0.86, 'per_image': [...]}
+    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
+    >>> val = validation_images(image_folder(write_synthetic_folder("val", 2, 64)))
+    >>> scores = validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), val, crop_border=4)
+    >>> round(scores["psnr"], 2), round(scores["ssim"], 4), len(scores["per_image"])
+    (24.45, 0.6539, 2)
     """
     from keras_esrgan import metrics
 
@@ -248,11 +255,15 @@ class ValidationCallback(_EveryNSteps):
         verbose: 1 prints the bicubic baseline when training starts.
 
     Example:
-    >>> val = ValidationCallback(validation_pipeline(image_folder("Set5")), every_n_steps=5000,
-    ...                          log_dir="runs/x/tensorboard/psnr/validation")
-    >>> trainer.fit(ds, steps_per_epoch=5000, epochs=200, callbacks=[ckpt, val])
-    >>> val.history[-1], val.bicubic
-    ({'step': 1000000, 'psnr': 30.9, 'ssim': 0.86}, {'psnr': 28.4, 'ssim': 0.81})
+    >>> from keras_esrgan.data import image_folder, validation_pipeline, write_synthetic_folder
+    >>> val = ValidationCallback(validation_pipeline(image_folder(write_synthetic_folder("val", 2, 64))),
+    ...                          every_n_steps=2, log_dir="runs/x/tensorboard/psnr/validation", verbose=0)
+    >>> trainer = keras_esrgan.PSNRTrainer(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+    >>> trainer.compile()
+    >>> lr, hr = np.full((2, 8, 8, 3), 0.5, "float32"), np.full((2, 32, 32, 3), 0.5, "float32")
+    >>> _ = trainer.fit(lr, hr, batch_size=2, epochs=4, verbose=0, callbacks=[val])
+    >>> [record["step"] for record in val.history], {k: round(v, 2) for k, v in val.bicubic.items()}
+    ([2, 4], {'psnr': 24.45, 'ssim': 0.65})
     """
 
     def __init__(
@@ -338,7 +349,13 @@ class ScalarSummaries(_EveryNSteps):
         every_n_steps: int.
 
     Example:
-    >>> trainer.fit(ds, ..., callbacks=[ScalarSummaries("runs/x/tensorboard/psnr/train", 100)])
+    >>> trainer = keras_esrgan.PSNRTrainer(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+    >>> trainer.compile()
+    >>> lr, hr = np.full((2, 8, 8, 3), 0.5, "float32"), np.full((2, 32, 32, 3), 0.5, "float32")
+    >>> _ = trainer.fit(lr, hr, batch_size=2, epochs=2, verbose=0,
+    ...                 callbacks=[ScalarSummaries("runs/x/tensorboard/psnr/train", 1)])
+    >>> import glob; len(glob.glob("runs/x/tensorboard/psnr/train/events.out.tfevents.*"))
+    1
     """
 
     def __init__(self, log_dir, every_n_steps=100):
@@ -384,7 +401,8 @@ def image_grid(lr, sr, hr):
         uint8 `(s*h, 3*s*w + 4, 3)`.
 
     Example:
-    >>> image_grid(lr, sr, hr).shape           # lr 24x24, x4
+    >>> lr, sr, hr = np.zeros((24, 24, 3), np.uint8), np.zeros((96, 96, 3), np.uint8), np.zeros((96, 96, 3), np.uint8)
+    >>> image_grid(lr, sr, hr).shape           # x4
     (96, 292, 3)
     """
     scale = hr.shape[0] // lr.shape[0]
@@ -408,7 +426,11 @@ class ImageGridCallback(_EveryNSteps):
         name: summary tag.
 
     Example:
-    >>> grids = ImageGridCallback(val_pairs, "runs/x/tensorboard/gan/images", every_n_steps=5000)
+    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
+    >>> val_pairs = image_folder(write_synthetic_folder("val", 2, 64))
+    >>> grids = ImageGridCallback(val_pairs, "runs/x/tensorboard/gan/images", every_n_steps=5000, crop=32)
+    >>> grids.grids(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)).shape             # 2 images: LR nearest | SR | HR, 32 px crops
+    (2, 32, 100, 3)
     """
 
     def __init__(self, pairs, log_dir, every_n_steps, crop=128, max_images=4, name="lr_sr_hr"):

@@ -42,10 +42,18 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         max_to_keep: int, how many recent checkpoints to keep.
         verbose: 0 or 1: print a line when resuming and when saving.
 
-    Example:
-    >>> ckpt = TrainingCheckpoint("runs/esrgan/ckpt", save_freq=5000)
-    >>> gan.fit(ds.repeat(), steps_per_epoch=5000, epochs=80, callbacks=[ckpt])
-    >>> # killed? run the same two lines again: it resumes at the last saved step.
+    Example (`gan.fit(ds.repeat(), steps_per_epoch=5000, epochs=80, callbacks=[ckpt])` for ESRGAN):
+    >>> def run(epochs):
+    ...     trainer = keras_esrgan.PSNRTrainer(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+    ...     trainer.compile()
+    ...     lr, hr = np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 32, 32, 3), "float32")
+    ...     ckpt = TrainingCheckpoint("runs/esrgan/ckpt", save_freq=2, verbose=0)
+    ...     trainer.fit(lr, hr, batch_size=1, epochs=epochs, verbose=0, callbacks=[ckpt])
+    ...     return int(trainer.iterations.numpy())
+    >>> run(epochs=2)          # killed? run the same lines again: it resumes at the last saved step
+    4
+    >>> run(epochs=3)          # 4 steps restored, 2 more
+    6
     """
 
     def __init__(self, directory, save_freq="epoch", max_to_keep=3, verbose=1):

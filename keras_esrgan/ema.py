@@ -12,7 +12,10 @@ def clone_generator(generator, name=None):
         name: name of the copy (default: the original's).
 
     Example:
+    >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
     >>> ema = clone_generator(net, name="ema_generator")
+    >>> ema.name, ema is net, all(np.array_equal(a, b) for a, b in zip(ema.get_weights(), net.get_weights()))
+    ('ema_generator', False, True)
     """
     if not generator.built:
         raise ValueError(f"clone_generator: {generator.name} is not built; call it on a batch first")
@@ -41,7 +44,10 @@ def update_ema(averages, variables, decay):
         decay: float in [0, 1), e.g. 0.999 (BasicSR's `ema_decay`).
 
     Example:
-    >>> update_ema(ema_net.weights, net.weights, 0.999)
+    >>> average, value = keras.Variable([1.0, 2.0]), keras.Variable([3.0, 4.0])
+    >>> update_ema([average], [value], 0.75)
+    >>> average.numpy()                  # 0.75 * average + 0.25 * value
+    array([1.5, 2.5], dtype=float32)
     """
     averages = [a.value if isinstance(a, keras.Variable) else a for a in averages]
     variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]

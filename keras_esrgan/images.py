@@ -90,9 +90,10 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
         FileNotFoundError: no such file.
 
     Example:
-    >>> img = read_image("../shared/data/Set5/baby.png")
-    >>> img.shape, img.dtype
-    ((512, 512, 3), dtype('uint8'))
+    >>> write_image("grey16.png", np.zeros((6, 8), np.uint16))
+    >>> img = read_image("photo.png")
+    >>> img.shape, img.dtype, read_image("grey16.png").dtype
+    ((24, 32, 3), dtype('uint8'), dtype('uint16'))
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -126,7 +126,9 @@ def cpu_supports_bf16(cpuinfo="/proc/cpuinfo"):
     returns False: bfloat16 emulated without these instructions is slower than float32.
 
     Example:
-    >>> cpu_supports_bf16()   # on a Sapphire Rapids / Zen 4 Linux machine
+    >>> with open("cpuinfo", "w") as fh:   # a Sapphire Rapids / Zen 4 flags line, shortened
+    ...     _ = fh.write("flags : fpu sse2 avx512f avx512_bf16 amx_bf16")
+    >>> cpu_supports_bf16("cpuinfo")
     True
     """
     try:
@@ -148,8 +150,10 @@ def resolve_precision(precision="auto"):
             `"bf16"` when `cpu_supports_bf16()` and no GPU is visible, else `"fp32"`.
 
     Example:
-    >>> resolve_precision("auto")   # "bf16" on a CPU with AVX512-BF16, "fp32" otherwise
-    'bf16'
+    >>> resolve_precision("float32"), resolve_precision("bfloat16")
+    ('fp32', 'bf16')
+    >>> resolve_precision("auto") == ("bf16" if cpu_supports_bf16() and not tf.config.list_logical_devices("GPU") else "fp32")
+    True
     """
     name = _PRECISION_ALIASES.get(str(precision).lower(), str(precision).lower())
     if name not in PRECISIONS:
@@ -398,11 +402,16 @@ class Upscaler:
     edge-padded and cropped back.
 
     Example:
-    >>> up = Upscaler(keras_esrgan.load_generator("RealESRGAN_x4plus.pth"))
-    >>> up.precision                           # "bf16" on a CPU with AVX512-BF16
-    'bf16'
-    >>> out = up(read_image("photo.png"))      # uint8 (H, W, 3) -> uint8 (4H, 4W, 3)
-    >>> out = up(image16, outscale=2)          # uint16 (H, W, 4) -> uint16 (2H, 2W, 4)
+    >>> from keras_esrgan.images import read_image
+    >>> up = Upscaler(keras_esrgan.load_generator("RealESRGAN_x4plus.pth"), precision="fp32")
+    >>> up.precision, up.scale
+    ('fp32', 4)
+    >>> photo = read_image("photo.png")
+    >>> photo.shape, up(photo).shape, up(photo).dtype      # uint8 (H, W, 3) -> (4H, 4W, 3)
+    ((24, 32, 3), (96, 128, 3), dtype('uint8'))
+    >>> image16 = np.zeros((10, 12, 4), np.uint16)         # 16-bit RGBA
+    >>> up(image16, outscale=2).shape, up(image16, outscale=2).dtype
+    ((20, 24, 4), dtype('uint16'))
     """
 
     def __init__(
@@ -522,6 +531,7 @@ class Upscaler:
         Returns a `TilePlan`; `num_tiles == 1` means one untiled pass.
 
         Example:
+        >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
         >>> Upscaler(net, tile=128, tile_pad=32, blend=16).tile_plan(300, 500).num_tiles
         8
         """
@@ -574,6 +584,7 @@ class Upscaler:
             reuses: use it (or modify it in place) before asking for the next, or copy it.
 
         Example:
+        >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
         >>> strips = Upscaler(net, tile=64).strips(np.zeros((200, 100, 3), "float32"))
         >>> [(row, band.shape) for row, band in strips]
         [(0, (224, 400, 3)), (224, (576, 400, 3))]
@@ -619,6 +630,7 @@ class Upscaler:
             float32 `(scale*H, scale*W, 3)`, nominally in [0, 1].
 
         Example:
+        >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
         >>> Upscaler(net, precision="fp32").predict(np.zeros((10, 12, 3), "float32")).shape
         (40, 48, 3)
         """
@@ -670,6 +682,7 @@ class Upscaler:
             ValueError: a shape that is not an image (2 or 5 channels, zero size, 4-D).
 
         Example:
+        >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
         >>> Upscaler(net)(np.zeros((32, 48, 4), np.uint16), outscale=3.5).shape
         (112, 168, 4)
         """
@@ -733,7 +746,10 @@ def upscale(
         The same dtype and channel layout, upscaled by the model's scale or `outscale`.
 
     Example:
+    >>> from keras_esrgan.images import read_image
     >>> sr = upscale("RealESRGAN_x4plus.pth", read_image("photo.png"), outscale=2)
+    >>> sr.shape, sr.dtype                                  # photo.png: 24 x 32 RGB
+    ((48, 64, 3), dtype('uint8'))
     """
     upscaler = Upscaler(
         generator, tile=tile, tile_pad=tile_pad, precision=precision, alpha_mode=alpha_mode,

@@ -37,6 +37,10 @@ def interpolate(psnr_generator, gan_generator, alpha):
 
     Example:
     >>> net = interpolate("RRDB_PSNR_x4.pth", "RRDB_ESRGAN_x4.pth", alpha=0.8)
+    >>> psnr, gan = (keras_esrgan.load_generator(f) for f in ("RRDB_PSNR_x4.pth", "RRDB_ESRGAN_x4.pth"))
+    >>> w = [v.numpy() for v in (net.conv_first.kernel, psnr.conv_first.kernel, gan.conv_first.kernel)]
+    >>> np.allclose(w[0], 0.2 * w[1] + 0.8 * w[2])
+    True
     """
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:

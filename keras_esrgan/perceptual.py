@@ -175,9 +175,11 @@ def imagenet_weights_path():
         WeightsFileError: not cached and the download failed (e.g. offline), with the URLs to
             fetch and how to pass the file.
 
-    Example:
+    Example (offline, with nothing in the Keras cache):
     >>> imagenet_weights_path()
-    '/root/.keras/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.weights.errors.WeightsFileError: VGG19 ImageNet weights for the perceptual loss are not in the Keras cache (...) and could not be downloaded (...
     """
     home = _keras_home()
     cached = os.path.join(home, "models", KERAS_VGG19_FILE)
@@ -278,7 +280,8 @@ def load_vgg19_weights(extractor, weights):
         WeightsFileError: missing file, missing layers or wrong shapes, with the layer named.
 
     Example:
-    >>> load_vgg19_weights(vgg, "vgg19-dcbb9e9d.pth")
+    >>> vgg = VGG19FeatureExtractor(["conv2_2"])
+    >>> load_vgg19_weights(vgg, "vgg19-dcbb9e9d.pth")     # torchvision's file
     'torch'
     """
     names = [conv.name for conv in extractor.convs]
@@ -328,9 +331,10 @@ class PerceptualLoss(keras.layers.Layer):
     Call: `loss(pred, target)` with float `(B, H, W, 3)` RGB in [0, 1] -> float32 `(B,)`.
 
     Example:
-    >>> loss = PerceptualLoss(weights="vgg19-dcbb9e9d.pth")  # matches BasicSR
-    >>> loss(sr, hr).shape
-    TensorShape([16])
+    >>> loss = PerceptualLoss(weights="vgg19-dcbb9e9d.pth")  # conv5_4, matches BasicSR
+    >>> sr, hr = np.zeros((2, 32, 32, 3), "float32"), np.ones((2, 32, 32, 3), "float32")
+    >>> loss(sr, hr).shape, float(loss(hr, hr)[0])
+    (TensorShape([2]), 0.0)
     """
 
     def __init__(self, layer_weights=None, weights="imagenet", criterion="l1", preprocessing=None, **kwargs):

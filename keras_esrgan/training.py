@@ -52,7 +52,7 @@ def gan_learning_rate(initial=GAN_LEARNING_RATE, milestones=GAN_LR_MILESTONES, f
 
     Example:
     >>> sched = gan_learning_rate()
-    >>> float(sched(60_000))
+    >>> round(float(sched(60_000)), 10)        # halved after 50k steps
     5e-05
     """
     values = [initial * factor**i for i in range(len(milestones) + 1)]
@@ -67,7 +67,7 @@ def psnr_learning_rate(initial=PSNR_LEARNING_RATE, period=PSNR_LR_PERIOD, minimu
 
     Example:
     >>> sched = psnr_learning_rate()
-    >>> float(sched(125_000))  # half way: (2e-4 + 1e-7) / 2
+    >>> round(float(sched(125_000)), 10)       # half way: (2e-4 + 1e-7) / 2
     0.00010005
     """
     return keras.optimizers.schedules.CosineDecayRestarts(
@@ -255,6 +255,13 @@ class _GeneratorTrainer(keras.Model):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
+    def _count_step(self, *losses):
+        # After the losses exist: a step stopped by a run-time check (the VGG-style
+        # discriminator's patch size on dynamic shapes) must not count, and the counter
+        # depends on nothing else in the graph.
+        with tf.control_dependencies(losses):
+            self.iterations.assign_add(1)
+
     def _update_ema(self):
         if self._ema_generator is not None:
             update_ema(_float_weights(self._ema_generator), _float_weights(self.generator), self.ema_decay)
@@ -273,11 +280,15 @@ class PSNRTrainer(_GeneratorTrainer):
     `psnr_learning_rate()` (2e-4, cosine restarts every 250k steps down to 1e-7).
     Metrics: `l_pix` (the loss) and `psnr` (RGB, on the training patches).
 
-    Example:
-    >>> trainer = PSNRTrainer(RRDBNet())
+    Example (ESRGAN's stage 1 is `PSNRTrainer(RRDBNet())` for 5000 x 200 steps of 16 patches):
+    >>> trainer = PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
     >>> trainer.compile()
-    >>> trainer.fit(ds.repeat(), steps_per_epoch=5000, epochs=200,
-    ...             callbacks=[TrainingCheckpoint("ckpt/psnr")])
+    >>> lr, hr = np.full((4, 8, 8, 3), 0.5, "float32"), np.full((4, 32, 32, 3), 0.5, "float32")
+    >>> ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(2)     # (lr, hr) float32 pairs
+    >>> history = trainer.fit(ds.repeat(), steps_per_epoch=2, epochs=1, verbose=0,
+    ...                       callbacks=[keras_esrgan.TrainingCheckpoint("ckpt/psnr", verbose=0)])
+    >>> sorted(history.history), int(trainer.iterations.numpy())
+    (['l_pix', 'psnr'], 2)
     >>> trainer.save_generator("RRDB_PSNR_x4.keras")  # the EMA weights
     """
 
@@ -309,7 +320,7 @@ class PSNRTrainer(_GeneratorTrainer):
             loss = self.optimizer.scale_loss(average_over_global_batch(l_pix))
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self._update_ema()
-        self.iterations.assign_add(1)
+        self._count_step(loss)
         return self._record(l_pix=l_pix, psnr=psnr(sr, hr))
 
     def test_step(self, data):
@@ -354,12 +365,17 @@ class ESRGAN(_GeneratorTrainer):
 
     Create it (and the models you pass) inside `strategy.scope()` to distribute it.
 
-    Example:
-    >>> gan = ESRGAN(generator=load_generator("RRDB_PSNR_x4.keras"),
+    Example (ESRGAN trains 5000 x 80 steps of 16 patches; two steps here):
+    >>> gan = ESRGAN(generator=keras_esrgan.load_generator("RRDB_PSNR_x4.pth"),
     ...              perceptual_weights="vgg19-dcbb9e9d.pth")
     >>> gan.compile()
-    >>> gan.fit(ds.repeat(), steps_per_epoch=5000, epochs=80,
-    ...         callbacks=[TrainingCheckpoint("ckpt/gan")])
+    >>> hr = np.random.default_rng(0).random((4, 128, 128, 3), dtype="float32")   # 128x128 HR
+    >>> lr = tf.image.resize(hr, (32, 32), "bicubic", antialias=True).numpy().clip(0, 1)
+    >>> ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(2)
+    >>> history = gan.fit(ds.repeat(), steps_per_epoch=2, epochs=1, verbose=0,
+    ...                   callbacks=[keras_esrgan.TrainingCheckpoint("ckpt/gan", verbose=0)])
+    >>> sorted(history.history)
+    ['d_fake', 'd_loss', 'd_real', 'g_loss', 'l_gan', 'l_percep', 'l_pix', 'psnr']
     >>> gan.save_generator("RRDB_ESRGAN_x4.keras")
     """
 
@@ -456,7 +472,7 @@ class ESRGAN(_GeneratorTrainer):
         self.optimizer.apply(g_grads, g_vars)
         self.d_optimizer.apply(d_grads, d_vars)
         self._update_ema()
-        self.iterations.assign_add(1)
+        self._count_step(g_loss, d_loss)
         return self._record(**losses, **self._monitors(sr, hr, real_logits, fake_logits))
 
     def test_step(self, data):

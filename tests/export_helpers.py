@@ -4,7 +4,7 @@ import numpy as np
 import keras
 
 from keras_esrgan import RRDBNet
-from tests.conftest import SHARED_DATA, TINY
+from tests.conftest import TINY
 
 
 def image_like_generator(scale=4, seed=0):
@@ -36,14 +36,12 @@ def generated_image(height, width, seed=0):
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
 
 
-def real_crop(name, top, left, height, width, folder="Set5"):
-    """A crop of a ../shared/data image as uint8 RGB (call only when the folder exists)."""
-    from keras_esrgan.images import read_image
+def real_crop(name, top, left, height, width):
+    """A uint8 RGB crop of a procedural photo-like image, one per `name` (tests/standins.py):
+    edges, textures and gradients, always available (no ../shared/data)."""
+    from tests.standins import photo_crop
 
-    image = read_image(SHARED_DATA / folder / name)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    return np.ascontiguousarray(image[top : top + height, left : left + width, :3])
+    return photo_crop(name, top, left, height, width)
 
 
 def keras_uint8(generator, images_uint8):

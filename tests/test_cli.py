@@ -14,6 +14,7 @@ from keras_esrgan import RRDBNet, load_generator, save_generator
 from keras_esrgan.cli import build_parser, main, output_path
 from keras_esrgan.images import read_image, write_image
 from keras_esrgan.inference import DEFAULT_BLEND, DEFAULT_TILE_PAD, Upscaler
+from tests.standins import photo_crop
 
 SMALL = dict(num_feat=8, num_block=1, num_grow_ch=4)
 
@@ -33,9 +34,8 @@ def reference(weights):
     return Upscaler(weights, precision="fp32")
 
 
-def crop(shared_data, name, size=24, mode="RGB"):
-    with Image.open(shared_data / "Set5" / name) as im:
-        return np.ascontiguousarray(np.asarray(im.convert(mode))[40 : 40 + size, 60 : 60 + size])
+def crop(name, size=24, mode="RGB"):
+    return photo_crop(name, 40, 60, size, size, mode)
 
 
 def png_header_only(width, height):
@@ -58,16 +58,16 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_upscale_files_and_folders(tmp_path, shared_data, weights, reference, capsys):
+def test_upscale_files_and_folders(tmp_path, weights, reference, capsys):
     src = tmp_path / "in"
     src.mkdir()
-    rgb = crop(shared_data, "baby.png")
-    grey = crop(shared_data, "bird.png", 20, "L")
+    rgb = crop("baby.png")
+    grey = crop("bird.png", 20, "L")
     write_image(src / "baby.png", rgb)
     write_image(src / "bird.png", grey)
     (src / "readme.txt").write_text("not an image, and not listed from a folder")
     extra = tmp_path / "extra.jpg"
-    Image.fromarray(crop(shared_data, "head.png", 16)).save(extra, quality=95)
+    Image.fromarray(crop("head.png", 16)).save(extra, quality=95)
     out = tmp_path / "out"
 
     code, stdout, stderr = run(
@@ -95,10 +95,10 @@ def test_upscale_files_and_folders(tmp_path, shared_data, weights, reference, ca
     np.testing.assert_array_equal(read_image(out / "baby_out.png"), reference(rgb, outscale=2))
 
 
-def test_bad_inputs_are_reported_and_skipped(tmp_path, shared_data, weights, reference, capsys):
+def test_bad_inputs_are_reported_and_skipped(tmp_path, weights, reference, capsys):
     src = tmp_path / "in"
     src.mkdir()
-    good = crop(shared_data, "butterfly.png", 16)
+    good = crop("butterfly.png", 16)
     write_image(src / "a_good.png", good)
     write_image(src / "one.png", np.array([[[9, 99, 199]]], np.uint8))  # 1x1 is a valid image
     full = (src / "a_good.png").read_bytes()
@@ -131,10 +131,10 @@ def test_bad_inputs_are_reported_and_skipped(tmp_path, shared_data, weights, ref
     assert read_image(out / "one_out.png").shape == (4, 4, 3)
 
 
-def test_never_over_an_input_or_another_output(tmp_path, shared_data, weights, capsys):
+def test_never_over_an_input_or_another_output(tmp_path, weights, capsys):
     src = tmp_path / "in"
     src.mkdir()
-    image = crop(shared_data, "woman.png", 12)
+    image = crop("woman.png", 12)
     write_image(src / "w.png", image)
     before = (src / "w.png").read_bytes()
     code, _, stderr = run(
@@ -242,9 +242,9 @@ def test_parser_has_one_subparser_per_command_and_true_defaults(capsys):
     capsys.readouterr()
 
 
-def test_console_script_end_to_end(tmp_path, shared_data, weights):
-    """The installed `keras-esrgan` entry point, in a fresh process, on a Set5 crop."""
-    image = crop(shared_data, "head.png", 20)
+def test_console_script_end_to_end(tmp_path, weights):
+    """The installed `keras-esrgan` entry point, in a fresh process, on a photo-like crop."""
+    image = crop("head.png", 20)
     write_image(tmp_path / "head.png", image)
     script = os.path.join(os.path.dirname(sys.executable), "keras-esrgan")
     command = [script] if os.path.exists(script) else [sys.executable, "-m", "keras_esrgan.cli"]
@@ -261,11 +261,11 @@ def test_console_script_end_to_end(tmp_path, shared_data, weights):
     np.testing.assert_array_equal(out, expected)
 
 
-def test_failed_write_leaves_nothing_half_written(tmp_path, shared_data, weights, monkeypatch, capsys):
+def test_failed_write_leaves_nothing_half_written(tmp_path, weights, monkeypatch, capsys):
     src = tmp_path / "in"
     src.mkdir()
-    write_image(src / "a.png", crop(shared_data, "bird.png", 12))
-    write_image(src / "b.png", crop(shared_data, "baby.png", 12))
+    write_image(src / "a.png", crop("bird.png", 12))
+    write_image(src / "b.png", crop("baby.png", 12))
     save = Image.Image.save
 
     def disk_full_on_b(self, fp, *args, **kwargs):

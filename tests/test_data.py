@@ -22,6 +22,7 @@ from keras_esrgan.data import (
 )
 from keras_esrgan.images import read_image, write_image
 from tests.reference.matlab_imresize import imresize as matlab_imresize
+from tests.standins import photo_crop, write_images
 
 LOGGER = "keras_esrgan.data"
 div2k_module = importlib.import_module("keras_esrgan.data.div2k")  # the package's `div2k` is the function
@@ -51,10 +52,11 @@ def _pairs(ds):
 # ---------------------------------------------------------------- image folders
 
 
-def test_image_folder_set5_makes_matlab_lr(shared_data):
-    pairs = _pairs(image_folder(shared_data / "Set5", scale=4))
-    paths = sorted((shared_data / "Set5").glob("*.png"))
-    assert len(pairs) == len(paths) == 5
+def test_image_folder_makes_matlab_lr_from_mod_cropped_hr(tmp_path):
+    folder = write_images(tmp_path / "hr", [(64, 64), (50, 61), (47, 36)], seed=5)
+    pairs = _pairs(image_folder(folder, scale=4))
+    paths = sorted(folder.glob("*.png"))
+    assert len(pairs) == len(paths) == 3
     for (lr, hr), path in zip(pairs, paths):
         original = read_image(path)
         h, w = original.shape[0] // 4 * 4, original.shape[1] // 4 * 4
@@ -154,13 +156,13 @@ def test_folder_errors(tmp_path):
 # ---------------------------------------------------------------- crops and augmentation
 
 
-def test_crop_on_the_scale_grid_matches_downscaled_crop(shared_data, rng):
+def test_crop_on_the_scale_grid_matches_downscaled_crop(rng):
     """bicubic_downsample(HR crop) == LR crop, except 2 LR pixels at each crop border.
 
     At x4 the antialiased kernel spans 16 HR pixels: LR pixel i reads HR pixels 4i-6 .. 4i+9,
     so the crop's own mirrored border reaches the first and last 2 LR rows/columns only.
     """
-    hr = read_image(shared_data / "Set5" / "butterfly.png")  # 256 x 256
+    hr = photo_crop("butterfly", 0, 0, 256, 256)
     lr = np.round(bicubic_downsample(hr, 4).numpy() * 255)
     border_differs = 0
     for i in range(6):
@@ -251,17 +253,19 @@ def test_small_images_skipped_and_bad_arguments(tmp_path, rng, capfd):
         next(iter(training_pipeline(source, batch_size=1, patch_size=8, scale=2)))
 
 
-def test_validation_pipeline(shared_data):
-    source = image_folder(shared_data / "Set5")
+def test_validation_pipeline(tmp_path):
+    source = image_folder(write_images(tmp_path / "val", [(160, 160), (96, 112), (40, 36)], seed=6))
     full = list(validation_pipeline(source))
-    assert len(full) == 5
+    assert len(full) == 3
     for (lr, hr), (lr8, hr8) in zip(full, _pairs(source)):
         assert lr.shape == (1,) + lr8.shape and hr.dtype == tf.float32
         np.testing.assert_array_equal(hr.numpy()[0] * 255, hr8.astype(np.float32))
-    lr, hr = next(iter(validation_pipeline(source, center_crop=64)))
-    _, hr8 = _pairs(source)[0]  # baby.png, 512 x 512: the centre 64 x 64 starts at 224
-    np.testing.assert_array_equal(np.round(hr.numpy()[0] * 255), hr8[224:288, 224:288])
+    cropped = list(validation_pipeline(source, center_crop=64))
+    lr, hr = cropped[0]
+    _, hr8 = _pairs(source)[0]  # 160 x 160: the centre 64 x 64 starts at 48
+    np.testing.assert_array_equal(np.round(hr.numpy()[0] * 255), hr8[48:112, 48:112])
     assert lr.shape == (1, 16, 16, 3)
+    assert cropped[2][1].shape == (1, 40, 36, 3)  # smaller than the crop: kept whole
 
 
 def test_extract_subimages_pairs_by_name(tmp_path, rng):

@@ -30,6 +30,24 @@ def test_vgg_logits_shape_and_bad_sizes(size, rng):
         VGGStyleDiscriminator(input_size=96)
 
 
+def test_vgg_patch_size_is_checked_on_dynamic_shapes_too(rng):
+    """In a graph traced for any size the check runs when the step runs, with the same words."""
+    import tensorflow as tf
+
+    d = VGGStyleDiscriminator(input_size=128, num_feat=4)
+    fn = tf.function(d, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    x = rng.random((2, 128, 128, 3), dtype=np.float32)
+    np.testing.assert_allclose(fn(x).numpy(), d(x).numpy(), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input_size=128\) takes 128x128 patches"):
+        fn(np.zeros((1, 64, 64, 3), "float32"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="128x128 patches"):
+        fn(np.zeros((1, 128, 64, 3), "float32"))
+    # Partly static: the known side is checked while tracing.
+    partial = tf.function(d, input_signature=[tf.TensorSpec([None, 96, None, 3], tf.float32)])
+    with pytest.raises(ValueError, match="128x128 patches"):
+        partial.get_concrete_function()
+
+
 def test_vgg_batch_norm_uses_batch_statistics_only_in_training(rng):
     d = VGGStyleDiscriminator(num_feat=4)
     x = rng.random((4, 128, 128, 3), dtype=np.float32)

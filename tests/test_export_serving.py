@@ -256,7 +256,7 @@ def test_existing_version_needs_overwrite(tmp_path):
 # --- The client's requests, answered by the signatures --------------------------------------
 
 
-def test_rest_request_for_a_real_image_is_served(exported, loaded, shared_data):
+def test_rest_request_for_a_photo_like_image_is_served(exported, loaded):
     generator, _ = exported
     image = real_crop("butterfly.png", 90, 100, 64, 80)
     png = tf.io.encode_png(image).numpy()
@@ -271,7 +271,7 @@ def test_rest_request_for_a_real_image_is_served(exported, loaded, shared_data):
     assert result.dtype == np.uint8 and np.abs(result.astype(int) - want).max() <= 1
 
 
-def test_grpc_request_for_a_real_image_is_served(exported, loaded, shared_data):
+def test_grpc_request_for_a_photo_like_image_is_served(exported, loaded):
     generator, _ = exported
     image = real_crop("head.png", 100, 90, 56, 72)
     jpeg = tf.io.encode_jpeg(image, quality=95).numpy()

@@ -1,7 +1,8 @@
 """TFLite export, checked in LiteRT's interpreter against the Keras model.
 
 Accuracy is PSNR between uint8 outputs (rounded, clipped) of the `.tflite` file and of the Keras
-float32 model, on crops of Set5 images (calibration uses Set14, never the test images). Bounds,
+float32 model, on crops of procedural photo-like images (tests/standins.py; calibration uses
+other ones than the test images). Bounds,
 for the image-like TINY generator of `export_helpers` (measured: fp32 ~92 dB, fp16 ~63 dB,
 dynamic-range int8 ~72 dB, full int8 ~39 dB):
 - fp32 and fp16: >= 60 dB (the specification's bound: at most a few percent of values 1 level off);
@@ -26,7 +27,7 @@ from keras_esrgan.export import (
     sidecar_path,
     tflite,
 )
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT
 from tests.export_helpers import (
     generated_image,
     image_like_generator,
@@ -54,9 +55,7 @@ EXPECTED_OPS = {
 
 
 def calibration_images():
-    if (SHARED_DATA / "Set14").is_dir():
-        return [SHARED_DATA / "Set14"]
-    return [generated_image(90, 120, seed=s) for s in range(4)]
+    return [real_crop(name, 0, 0, 160, 200) for name in ("cal0", "cal1", "cal2", "cal3")]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +86,7 @@ def set5_crops(height, width):
 
 
 @pytest.mark.parametrize("stem", list(VARIANTS))
-def test_litert_output_matches_keras_on_real_images(converted, stem, shared_data):
+def test_litert_output_matches_keras_on_photo_like_images(converted, stem):
     generator, files = converted
     quantization, shape = VARIANTS[stem]
     sizes = [(TILE, TILE)] if shape == FIXED else [(TILE, TILE), (40, 64)]  # dynamic: resized

@@ -10,6 +10,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_esrgan import RRDBNet, save_generator
+from tests.standins import photo_crop
 from keras_esrgan import inference
 from keras_esrgan.inference import (
     Upscaler,
@@ -49,11 +50,9 @@ def net():
     return lively(RRDBNet(**SMALL))
 
 
-def photo(shared_data, h, w, kind="RGB"):
-    """A real (H, W) crop of a Set14 image, uint8."""
-    with Image.open(shared_data / "Set14" / "monarch.png") as im:
-        array = np.asarray(im.convert(kind))
-    return np.ascontiguousarray(array[100 : 100 + h, 200 : 200 + w])
+def photo(h, w, kind="RGB"):
+    """An (H, W) uint8 crop of a procedural photo-like image (tests/standins.py)."""
+    return photo_crop("monarch", 100, 200, h, w, kind)
 
 
 def reference(net, x):
@@ -112,8 +111,8 @@ def test_tiled_equals_untiled_when_pad_covers_the_receptive_field(net, rng):
     np.testing.assert_allclose(up.predict(x), reference(net, x), atol=2e-6)
 
 
-def test_tiled_is_exact_away_from_seams_and_bounded_on_them(net, shared_data):
-    x = photo(shared_data, 96, 112).astype(np.float32) / 255
+def test_tiled_is_exact_away_from_seams_and_bounded_on_them(net):
+    x = photo(96, 112).astype(np.float32) / 255
     s = net.scale
     up = Upscaler(net, tile=32, tile_pad=1, blend=6, precision="fp32")
     plan = up.tile_plan(96, 112)
@@ -282,8 +281,8 @@ def test_unshuffle_padding_matches_manual_pad_and_crop(scale, size, rng):
 # --- image kinds --------------------------------------------------------------------------------
 
 
-def test_uint8_rgb_is_the_float_model_rounded(net, shared_data):
-    image = photo(shared_data, 21, 18)
+def test_uint8_rgb_is_the_float_model_rounded(net):
+    image = photo(21, 18)
     out = Upscaler(net, precision="fp32")(image)
     assert out.dtype == np.uint8 and out.shape == (84, 72, 3)
     expected = quantize(reference(net, image / np.float32(255)), 255)
@@ -304,8 +303,8 @@ def test_uint16_stays_16_bit_and_exact(net, rng):
     assert np.abs(Upscaler(net, precision="fp32")(dim).astype(np.int64) - expected).max() <= 1
 
 
-def test_grey_runs_as_rgb_and_comes_back_grey(net, shared_data):
-    grey = photo(shared_data, 20, 24, "L")
+def test_grey_runs_as_rgb_and_comes_back_grey(net):
+    grey = photo(20, 24, "L")
     up = Upscaler(net, precision="fp32")
     out = up(grey)
     assert out.dtype == np.uint8 and out.shape == (80, 96)
@@ -318,16 +317,16 @@ def test_grey_runs_as_rgb_and_comes_back_grey(net, shared_data):
     assert np.abs(rgb_run @ np.array([0.299, 0.587, 0.114]) - out).max() <= 1.0
 
 
-def _rgba(shared_data):
-    rgb = photo(shared_data, 24, 28)
+def _rgba():
+    rgb = photo(24, 28)
     yy, xx = np.mgrid[:24, :28]
     alpha = np.where((yy - 12) ** 2 + (xx - 14) ** 2 < 64, 255, 0).astype(np.uint8)
     alpha[(yy - 12) ** 2 + (xx - 14) ** 2 == 64] = 128
     return np.dstack([rgb, alpha])
 
 
-def test_alpha_modes_against_references(net, shared_data):
-    rgba = _rgba(shared_data)
+def test_alpha_modes_against_references(net):
+    rgba = _rgba()
     a = rgba[..., 3].astype(np.float32) / 255
     model = Upscaler(net, alpha_mode="model", precision="fp32")(rgba)
     resize = Upscaler(net, alpha_mode="resize", precision="fp32")(rgba)
@@ -342,8 +341,8 @@ def test_alpha_modes_against_references(net, shared_data):
     assert np.abs(resize[..., 3][inner].astype(int) - quantize(pil, 255)[inner]).max() <= 1
 
 
-def test_hidden_colours_do_not_leak_and_opaque_alpha_is_plain_rgb(net, shared_data, rng):
-    rgba = _rgba(shared_data)
+def test_hidden_colours_do_not_leak_and_opaque_alpha_is_plain_rgb(net, rng):
+    rgba = _rgba()
     other = rgba.copy()
     hidden = rgba[..., 3] == 0
     other[hidden, :3] = rng.integers(0, 256, (hidden.sum(), 3))
@@ -362,8 +361,8 @@ def test_hidden_colours_do_not_leak_and_opaque_alpha_is_plain_rgb(net, shared_da
     assert (out[..., 3] == 255).all()
 
 
-def test_outscale_resizes_after_the_network(net, shared_data):
-    image = photo(shared_data, 20, 26)
+def test_outscale_resizes_after_the_network(net):
+    image = photo(20, 26)
     up = Upscaler(net, precision="fp32")
     full = up(image)
     np.testing.assert_array_equal(up(image, outscale=4), full)
@@ -414,8 +413,8 @@ def test_bf16_detection_from_cpu_flags(tmp_path, monkeypatch):
         resolve_precision("fp16")
 
 
-def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, shared_data, caplog):
-    image = photo(shared_data, 24, 24)
+def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, caplog):
+    image = photo(24, 24)
     fp32 = Upscaler(net, precision="fp32")
     bf16 = Upscaler(net, precision="bf16")
     assert bf16.precision == "bf16"

@@ -48,6 +48,23 @@ def test_dynamic_shapes_in_one_traced_function(rng):
         np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [4, 2, 1])
+def test_traced_graph_keeps_the_static_sizes_it_knows(scale):
+    """Known H/W stay known through unshuffle and both upsamplings (the VGG-style
+    discriminator after the generator needs them); unknown ones stay unknown."""
+    model = RRDBNet(scale=scale, **TINY)
+    for spec, expected in [
+        ([None, 32, 24, 3], [None, 32 * scale, 24 * scale, 3]),
+        ([2, None, 24, 3], [2, None, 24 * scale, 3]),
+        ([None, None, None, 3], [None, None, None, 3]),
+    ]:
+        fn = tf.function(model, input_signature=[tf.TensorSpec(spec, tf.float32)])
+        assert fn.get_concrete_function().structured_outputs.shape.as_list() == expected, spec
+    layer = NearestUpsample2x()
+    fn = tf.function(layer, input_signature=[tf.TensorSpec([None, 5, None, 2], tf.float32)])
+    assert fn.get_concrete_function().structured_outputs.shape.as_list() == [None, 10, None, 2]
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="multiples of 2"):
         RRDBNet(scale=2, **TINY)(np.zeros((1, 5, 6, 3), "float32"))

@@ -199,6 +199,68 @@ def test_bad_input_and_compile_arguments_are_refused():
         PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), ema_decay=1.0)
 
 
+def assert_trained(result, size, prefix=""):
+    """What `worker.vgg_style_run` measured: both networks moved, nothing is NaN."""
+    r = {k[len(prefix):]: result[k] for k in result if k.startswith(prefix)}
+    assert int(r["d_input_size"]) == size and int(r["steps"]) == 2 and bool(r["losses_finite"])
+    for net in ("g", "d"):
+        assert bool(r[f"{net}_finite"]), net
+        # Adam moves every weight with a gradient by about the learning rate (1e-4) per step;
+        # all of them do here (the last discriminator bias too, by float noise).
+        assert int(r[f"{net}_moved"]) == int(r[f"{net}_tensors"]) > 30, net
+        assert 5e-5 < float(r[f"{net}_max_change"]) < 1e-3, net
+
+
+def test_issue_snippet_trains_with_the_default_vgg_discriminator():
+    """Issue 11: `ESRGAN(generator=..., perceptual_weights=None).fit(ds)` with the default
+    VGGStyleDiscriminator(128), in graph mode as fit runs it (the 256 px and bf16 variants run
+    under MirroredStrategy below)."""
+    assert_trained(worker.vgg_style_run(tf.distribute.get_strategy(), 128, "float32"), 128)
+
+
+def test_wrong_patch_size_is_a_clear_error_in_graph_mode():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = keras_esrgan.PerceptualLoss({"block1_conv1": 1.0}, weights=None)
+    model = ESRGAN(
+        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4),
+        keras_esrgan.VGGStyleDiscriminator(128, num_feat=4),
+        perceptual_loss=loss,
+    )
+    model.compile()
+    lr, hr = worker.snippet_data(64, n=4)
+    # Static patch size (a dataset of arrays): refused while fit traces the step.
+    with pytest.raises(ValueError, match=r"input_size=128\) takes 128x128 patches.*got shape \(None, 64, 64, 3\)"):
+        model.fit(tf.data.Dataset.from_tensor_slices((lr, hr)).batch(2), epochs=1, verbose=0)
+    # Unknown static size (any-size pipeline): the run-time check stops the first step.
+    spec = tf.TensorSpec((None, None, None, 3), tf.float32)
+    ds = tf.data.Dataset.from_generator(lambda: iter([(lr, hr)]), output_signature=(spec, spec))
+    g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input_size=128\) takes 128x128 patches"):
+        model.fit(ds, epochs=1, verbose=0)
+    # The failed step changed nothing and did not count.
+    assert not moved(g0, model.generator) and not moved(d0, model.discriminator)
+    assert int(model.iterations.numpy()) == 0
+
+
+def test_vgg_discriminator_under_mirrored_strategy(tmp_path):
+    """The snippet (fp32, 128 px) and the bf16 256 px variant under one MirroredStrategy over 2
+    logical CPUs."""
+    run(["vgg-mirrored", str(tmp_path / "out.npz")])
+    result = np.load(tmp_path / "out.npz")
+    assert int(result["replicas"]) == 2
+    for size, policy in worker.VGG_RUNS:
+        assert_trained(result, size, prefix=f"{size}/{policy}/")
+
+
+def test_vgg_discriminator_under_multi_worker_mirrored_strategy(tmp_path):
+    w0, w1 = run_two_workers(tmp_path, "vgg-multiworker")
+    assert int(w0["replicas"]) == 2
+    assert_trained(w0, 128)
+    for key in ("g_weights", "d_weights"):  # the workers stay in sync
+        np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+
+
 def test_default_esrgan_offline_fails_before_building_models(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
 
@@ -257,14 +319,15 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_mirrored_two_processes(tmp_path):
+def run_two_workers(tmp_path, mode, *args):
+    """`python -m tests.training_worker MODE OUT ARGS` as the two workers of one
+    MultiWorkerMirroredStrategy cluster on localhost; returns their two outputs, loaded."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.training_worker", "multiworker", str(tmp_path / f"w{index}.npz"),
-             str(tmp_path / "ckpt")],
+            [sys.executable, "-m", "tests.training_worker", mode, str(tmp_path / f"w{index}.npz"), *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         ))
     try:
@@ -275,7 +338,11 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
                 p.kill()
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-5000:]
-    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    return np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+
+
+def test_multi_worker_mirrored_two_processes(tmp_path):
+    w0, w1 = run_two_workers(tmp_path, "multiworker", str(tmp_path / "ckpt"))
     assert int(w0["replicas"]) == 2 and int(w0["iterations"]) == worker.STEPS
     keys = [k for k in w0.files if "/" in k]
     for key in keys:

@@ -3,11 +3,16 @@
     python -m tests.training_worker replicas OUT.npz     # 1 replica vs MirroredStrategy(2 CPUs)
     python -m tests.training_worker multiworker OUT.npz CKPT_DIR  # one MultiWorkerMirroredStrategy worker
     python -m tests.training_worker resume CKPT_DIR OUT.npz [--progress FILE] [--step-delay S]
+    python -m tests.training_worker vgg-mirrored OUT.npz         # VGG-style discriminator, 2 CPUs
+    python -m tests.training_worker vgg-multiworker OUT.npz      # the same, one MWMS worker
 
 Logical devices must be configured before TensorFlow initialises, and multi-worker training
-needs one process per worker, hence subprocesses. Every mode trains the same tiny ESRGAN
-(1 RRDB, 8 features, U-Net discriminator, VGG19 up to block1_conv2 with random weights) on a
-fixed batch of 32x32 HR patches, with weights drawn from a fixed seed.
+needs one process per worker, hence subprocesses. The first three modes train the same tiny
+ESRGAN (1 RRDB, 8 features, U-Net discriminator, VGG19 up to block1_conv2 with random weights)
+on a fixed batch of 32x32 HR patches, with weights drawn from a fixed seed. The `vgg-` modes run
+issue 11's snippet (`ESRGAN(generator=tiny, perceptual_weights=None)` with the default
+`VGGStyleDiscriminator(128)`, `fit` in graph mode) and its variants: mixed bf16 and 256x256 HR
+patches with `VGGStyleDiscriminator(256)`.
 """
 
 import argparse
@@ -164,6 +169,98 @@ def resume(directory, out, epochs, steps_per_epoch, save_freq, progress=None, st
     np.savez(out, **result)
 
 
+# (HR patch size, dtype policy) of the MirroredStrategy run; (128, "float32") is the issue's
+# snippet. Each configuration costs about 15 s of tracing here, so the other two pairings run
+# in-process on the default strategy (tests/test_training.py).
+VGG_RUNS = ((128, "float32"), (256, "mixed_bfloat16"))
+
+
+def snippet_data(size=128, n=8, seed=0):
+    """Issue 11's data: random HR patches and their antialiased bicubic x4 LR."""
+    import tensorflow as tf
+
+    hr = np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
+    lr = tf.image.resize(hr, (size // 4, size // 4), "bicubic", antialias=True).numpy().clip(0, 1)
+    return lr, hr
+
+
+def vgg_style_run(strategy, size, policy, repeat=False, keep_weights=False):
+    """Train the issue's snippet (or its 256 px / bf16 variant) under `strategy`.
+
+    Returns arrays: how many trainable tensors of each network moved, out of how many, the
+    largest change, whether every weight and logged loss is finite, and the discriminator's
+    input size (with `keep_weights`, also every trained weight, flattened).
+    """
+    import tensorflow as tf
+
+    import keras_esrgan as ke
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        with strategy.scope(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PerceptualLoss(weights=None) warns
+            generator = ke.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+            if (size, policy) == (128, "float32"):  # the snippet, word for word
+                model = ke.ESRGAN(generator=generator, perceptual_weights=None)
+            else:  # a small VGG-style discriminator and VGG19 keep the variants quick
+                model = ke.ESRGAN(
+                    generator=generator,
+                    discriminator=ke.VGGStyleDiscriminator(size, num_feat=8),
+                    perceptual_loss=ke.PerceptualLoss({"block2_conv2": 1.0}, weights=None),
+                )
+            model.compile()
+        lr, hr = snippet_data(size)
+        ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(4)
+        nets = dict(g=model.generator, d=model.discriminator)
+        before = {k: [w.numpy().copy() for w in net.trainable_weights] for k, net in nets.items()}
+        if repeat:  # every worker takes the same number of steps
+            history = model.fit(ds.repeat(), steps_per_epoch=2, epochs=1, verbose=0)
+        else:
+            history = model.fit(ds, epochs=1, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    out = dict(
+        d_input_size=np.asarray(model.discriminator.input_size),
+        steps=np.asarray(int(model.iterations.numpy())),
+        losses_finite=np.asarray(all(np.all(np.isfinite(v)) for v in history.history.values())),
+    )
+    for key, net in nets.items():
+        after = [w.numpy() for w in net.trainable_weights]
+        changes = [np.abs(a.astype(np.float64) - b).max() for a, b in zip(after, before[key])]
+        out[f"{key}_moved"] = np.asarray(sum(c > 0 for c in changes))
+        out[f"{key}_tensors"] = np.asarray(len(changes))
+        out[f"{key}_max_change"] = np.asarray(max(changes))
+        out[f"{key}_finite"] = np.asarray(all(np.all(np.isfinite(a)) for a in after))
+        if keep_weights:
+            out[f"{key}_weights"] = np.concatenate([a.ravel() for a in after])
+    return out
+
+
+def vgg_mirrored(out):
+    """Every `VGG_RUNS` configuration under one MirroredStrategy over 2 logical CPUs (one
+    strategy per process: a second one over the same devices breaks TF's collectives)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    results = dict(replicas=np.asarray(strategy.num_replicas_in_sync))
+    for size, policy in VGG_RUNS:
+        for key, value in vgg_style_run(strategy, size, policy).items():
+            results[f"{size}/{policy}/{key}"] = value
+    np.savez(out, **results)
+
+
+def vgg_multiworker(out):
+    """The issue's snippet in one MultiWorkerMirroredStrategy worker (TF_CONFIG from the parent)."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    result = vgg_style_run(strategy, 128, "float32", repeat=True, keep_weights=True)
+    result["replicas"] = np.asarray(strategy.num_replicas_in_sync)
+    np.savez(out, **result)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -179,9 +276,15 @@ def main(argv=None):
     p.add_argument("--save-freq", type=int, default=2)
     p.add_argument("--progress")
     p.add_argument("--step-delay", type=float, default=0.0)
+    sub.add_parser("vgg-mirrored").add_argument("out")
+    sub.add_parser("vgg-multiworker").add_argument("out")
     args = parser.parse_args(argv)
     if args.mode == "replicas":
         replicas(args.out)
+    elif args.mode == "vgg-mirrored":
+        vgg_mirrored(args.out)
+    elif args.mode == "vgg-multiworker":
+        vgg_multiworker(args.out)
     elif args.mode == "multiworker":
         multiworker(args.out, args.directory)
     else:

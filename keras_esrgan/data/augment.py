@@ -39,7 +39,11 @@ def random_crop(lr, hr, patch_size, scale, seed):
         `paired_random_crop`, so HR patches start on the `scale` grid.
 
     Example:
-    >>> lr_p, hr_p = random_crop(lr, hr, 128, 4, seed=tf.constant([0, 1]))   # (32, 32, 3), (128, 128, 3)
+    >>> hr = tf.reshape(tf.range(256 * 192 * 3), (256, 192, 3))
+    >>> lr = hr[::4, ::4]                                  # (64, 48, 3), aligned with hr
+    >>> lr_p, hr_p = random_crop(lr, hr, 128, 4, seed=tf.constant([0, 1]))
+    >>> lr_p.shape, hr_p.shape, bool(tf.reduce_all(lr_p == hr_p[::4, ::4]))
+    (TensorShape([32, 32, 3]), TensorShape([128, 128, 3]), True)
     """
     if patch_size % scale:
         raise ValueError(f"random_crop: patch_size={patch_size} is not a multiple of scale={scale}")
@@ -74,7 +78,11 @@ def random_flip_rotate(lr, hr, seed, hflip=True, rotation=True):
         `(lr, hr)` transformed identically.
 
     Example:
-    >>> lr_p, hr_p = random_flip_rotate(lr_p, hr_p, seed=tf.constant([0, 2]))
+    >>> lr = tf.reshape(tf.range(2 * 3 * 3), (2, 3, 3))
+    >>> hr = tf.repeat(tf.repeat(lr, 4, axis=0), 4, axis=1)  # lr's pixels as 4x4 blocks
+    >>> lr_p, hr_p = random_flip_rotate(lr, hr, seed=tf.constant([0, 2]))
+    >>> bool(tf.reduce_all(lr_p == hr_p[::4, ::4]))   # the same flips/transpose on both
+    True
     """
     lr, hr = tf.convert_to_tensor(lr), tf.convert_to_tensor(hr)
     coins = tf.random.stateless_uniform((3,), seed, 0, 2, dtype=tf.int32)

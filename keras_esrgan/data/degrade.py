@@ -91,7 +91,8 @@ def imresize(image, scale, antialias=True):
         integers MATLAB would return (0..255 or 0..65535), as float32.
 
     Example:
-    >>> lr = imresize(hr.astype("float32") / 255, 0.25)    # hr: (256, 256, 3) uint8
+    >>> hr = np.zeros((256, 256, 3), np.uint8)
+    >>> lr = imresize(hr.astype("float32") / 255, 0.25)
     >>> lr.shape
     TensorShape([64, 64, 3])
     """
@@ -132,8 +133,11 @@ def matlab_bicubic_resize(image, scale):
         numpy array of `image`'s dtype.
 
     Example:
-    >>> lr = matlab_bicubic_resize(hr, 1 / 4)         # hr: uint8 (512, 512, 3) -> (128, 128, 3)
+    >>> hr = np.full((512, 512, 3), 200, np.uint8)
+    >>> lr = matlab_bicubic_resize(hr, 1 / 4)
     >>> bicubic = matlab_bicubic_resize(lr, 4)        # the table's "bicubic" row
+    >>> lr.shape, bicubic.shape, bicubic.dtype, int(bicubic.min()), int(bicubic.max())
+    ((128, 128, 3), (512, 512, 3), dtype('uint8'), 200, 200)
     """
     image = np.asarray(image)
     if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3:
@@ -164,7 +168,10 @@ def bicubic_downsample(hr, scale=4, method="matlab"):
         MATLAB's.
 
     Example:
-    >>> lr = bicubic_downsample(read_image("../shared/data/Set5/baby.png"))   # (128, 128, 3)
+    >>> from keras_esrgan.data.synthetic import synthetic_image
+    >>> lr = bicubic_downsample(synthetic_image(512, seed=0))
+    >>> lr.shape, lr.dtype
+    (TensorShape([128, 128, 3]), tf.float32)
     """
     if method not in ("matlab", "tf"):
         raise ValueError(f"bicubic_downsample: method must be 'matlab' or 'tf', got {method!r}")

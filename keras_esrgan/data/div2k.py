@@ -193,9 +193,12 @@ def div2k(
     Raises:
         DatasetNotFoundError: (a FileNotFoundError) offline or files missing, within seconds.
 
-    Example:
-    >>> train = div2k("train", scale=4, manual_dir="~/Downloads/div2k")
-    >>> batches = training_pipeline(train, batch_size=16, patch_size=128)
+    Example (`training_pipeline(div2k("train", scale=4, manual_dir="~/Downloads/div2k"),
+    batch_size=16, patch_size=128)` once the zips are there; without them, at once):
+    >>> train = div2k("train", scale=4, data_dir="tfds", manual_dir="div2k_zips", download=False)
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.data.div2k.DatasetNotFoundError: DIV2K 'bicubic_x4' is not prepared in ... and download=False...
     """
     import tensorflow_datasets as tfds
 

@@ -81,6 +81,10 @@ def list_image_pairs(hr_dir, lr_dir=None, scale=4):
         ValueError: a folder has no images, or two images with the same name.
 
     Example:
+    >>> from keras_esrgan.images import write_image
+    >>> for folder, name, size in (("DIV2K_train_HR", "0001.png", 32), ("DIV2K_train_LR_bicubic/X4", "0001x4.png", 8)):
+    ...     os.makedirs(folder, exist_ok=True)
+    ...     write_image(os.path.join(folder, name), np.zeros((size, size, 3), np.uint8))
     >>> list_image_pairs("DIV2K_train_HR", "DIV2K_train_LR_bicubic/X4")[0]
     ('DIV2K_train_HR/0001.png', 'DIV2K_train_LR_bicubic/X4/0001x4.png')
     """
@@ -202,9 +206,15 @@ def image_folder(
         FileNotFoundError, ValueError: missing folder, no images, ambiguous names (at once).
 
     Example:
-    >>> pairs = image_folder("../shared/data/Set5")         # LR made with MATLAB's bicubic
-    >>> lr, hr = next(iter(pairs))                          # (128, 128, 3), (512, 512, 3) uint8
-    >>> pairs = image_folder("DIV2K_train_HR", "DIV2K_train_LR_bicubic/X4")
+    >>> from keras_esrgan.data.synthetic import write_synthetic_folder
+    >>> pairs = image_folder(write_synthetic_folder("hr", count=2, size=64))   # LR: MATLAB bicubic
+    >>> lr, hr = next(iter(pairs))
+    >>> lr.shape, hr.shape, hr.dtype
+    (TensorShape([16, 16, 3]), TensorShape([64, 64, 3]), tf.uint8)
+    >>> paired = image_folder("hr", "hr_lr")                # DIV2K-style: 0000.png with 0000x4.png
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...hr_lr...
     """
     if dtype not in DTYPES:
         raise ValueError(f"image_folder: dtype must be 'uint8' or 'uint16', got {dtype!r}")

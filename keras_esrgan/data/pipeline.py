@@ -102,8 +102,12 @@ def training_pipeline(
         Images smaller than the patch are skipped with a warning printed to stderr.
 
     Example:
-    >>> ds = training_pipeline(image_folder("DIV2K_train_HR"), batch_size=16, patch_size=128)
-    >>> lr, hr = next(iter(ds))        # (16, 32, 32, 3), (16, 128, 128, 3) float32
+    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
+    >>> ds = training_pipeline(image_folder(write_synthetic_folder("DIV2K_train_HR", 2, 160)),
+    ...                        batch_size=4, patch_size=128)
+    >>> lr, hr = next(iter(ds))
+    >>> lr.shape, hr.shape, hr.dtype
+    (TensorShape([4, 32, 32, 3]), TensorShape([4, 128, 128, 3]), tf.float32)
     """
     name = "training_pipeline"
     levels = _check_source(source, name)
@@ -174,8 +178,11 @@ def validation_pipeline(source, scale=4, *, center_crop=None, cache=True):
         `(1, scale * h, scale * w, C)`; no augmentation, in source order.
 
     Example:
-    >>> val = validation_pipeline(image_folder("../shared/data/Set5"))
-    >>> for lr, hr in val: sr = generator(lr)   # (1, h, w, 3) -> compare with hr
+    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
+    >>> val = validation_pipeline(image_folder(write_synthetic_folder("Set5", 2, 48)))
+    >>> generator = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    >>> [(generator(lr).shape, hr.shape) for lr, hr in val]   # compare sr with hr
+    [(TensorShape([1, 48, 48, 3]), TensorShape([1, 48, 48, 3])), (TensorShape([1, 48, 48, 3]), TensorShape([1, 48, 48, 3]))]
     """
     name = "validation_pipeline"
     levels = _check_source(source, name)

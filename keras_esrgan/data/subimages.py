@@ -61,10 +61,18 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     Returns:
         number of sub-images written. Writes are atomic; unreadable files raise `ImageError`.
 
-    Example:
-    >>> extract_subimages("DIV2K_train_HR", "DIV2K_train_HR_sub", 480, 240)
-    >>> extract_subimages("DIV2K_train_LR_bicubic/X4", "DIV2K_train_LR_sub", 120, 60)
+    Example (DIV2K: 480/240 on the HR folder, 120/60 on the x4 LR one; here a 64 px image):
+    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
+    >>> write_image("lr.png", read_image(write_synthetic_folder("DIV2K_train_HR", 1, 64) + "/0000.png")[::4, ::4])
+    >>> os.makedirs("DIV2K_train_LR_bicubic/X4", exist_ok=True)
+    >>> os.replace("lr.png", "DIV2K_train_LR_bicubic/X4/0000x4.png")
+    >>> extract_subimages("DIV2K_train_HR", "DIV2K_train_HR_sub", 32, 16)
+    9
+    >>> extract_subimages("DIV2K_train_LR_bicubic/X4", "DIV2K_train_LR_sub", 8, 4)
+    9
     >>> pairs = image_folder("DIV2K_train_HR_sub", "DIV2K_train_LR_sub")
+    >>> len(list(pairs))
+    9
     """
     if crop_size < 1 or step < 1:
         raise ValueError(f"extract_subimages: crop_size and step must be positive, got {crop_size}, {step}")

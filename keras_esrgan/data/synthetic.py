@@ -232,8 +232,10 @@ def write_synthetic_folder(directory, count, size, seed=0):
         `directory` as a string.
 
     Example:
-    >>> write_synthetic_folder("data/synthetic/train", count=32, size=192)
+    >>> write_synthetic_folder("data/synthetic/train", count=3, size=64)
     'data/synthetic/train'
+    >>> sorted(os.listdir("data/synthetic/train"))     # the manifest makes a second call free
+    ['0000.png', '0001.png', '0002.png', 'synthetic.json']
     """
     directory = os.fspath(directory)
     if int(count) != count or count < 1:
@@ -274,8 +276,12 @@ def synthetic_folders(root, num_train=32, num_val=4, train_size=192, val_size=12
         `(train_dir, val_dir)` strings, for `image_folder`.
 
     Example:
-    >>> train_dir, val_dir = synthetic_folders("runs/offline/data")
-    >>> pairs = image_folder(train_dir, scale=4)    # LR made with MATLAB's bicubic
+    >>> from keras_esrgan.data import image_folder
+    >>> train_dir, val_dir = synthetic_folders("runs/offline/data", num_train=2, num_val=1, train_size=64, val_size=32)
+    >>> train_dir, val_dir
+    ('runs/offline/data/train', 'runs/offline/data/val')
+    >>> [tuple(t.shape) for t in next(iter(image_folder(train_dir, scale=4)))]   # LR: MATLAB bicubic
+    [(16, 16, 3), (64, 64, 3)]
     """
     root = os.fspath(root)
     train = write_synthetic_folder(os.path.join(root, "train"), num_train, train_size, seed=2 * int(seed))

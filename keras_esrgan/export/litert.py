@@ -27,6 +27,9 @@ class LiteRTModel:
         num_threads: CPU threads (None: LiteRT's default).
 
     Example:
+    >>> from keras_esrgan.export import tflite
+    >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    >>> _ = tflite(net, "esrgan_fp16.tflite", quantization="fp16", input_shape=(1, None, None, 3))
     >>> model = LiteRTModel("esrgan_fp16.tflite", num_threads=2)
     >>> model(np.zeros((1, 64, 64, 3), "float32")).shape
     (1, 256, 256, 3)

@@ -87,7 +87,7 @@ def rest_request(data, signature=UPSCALE_IMAGE):
         dict, ready for `json.dumps`.
 
     Example:
-    >>> body = rest_request(open("in.png", "rb").read())
+    >>> body = rest_request(open("photo.png", "rb").read())
     >>> body["inputs"]["image_bytes"][0].keys()
     dict_keys(['b64'])
     """
@@ -151,7 +151,7 @@ def grpc_request(data, signature=UPSCALE_IMAGE, model="esrgan", version=None):
         version: pin a version; None lets the server pick its latest.
 
     Example:
-    >>> request = grpc_request(open("in.png", "rb").read(), model="esrgan")
+    >>> request = grpc_request(open("photo.png", "rb").read(), model="esrgan")
     >>> request.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
     True
     """

@@ -110,7 +110,8 @@ def representative_tiles(representative_images, tile_size, num_tiles=16, channel
         float32 array `(num_tiles, h, w, channels)` in [0, 1].
 
     Example:
-    >>> representative_tiles(["../shared/data/Set14"], 128, num_tiles=8).shape
+    >>> from keras_esrgan.data.synthetic import write_synthetic_folder
+    >>> representative_tiles([write_synthetic_folder("photos", count=2, size=160)], 128, num_tiles=8).shape
     (8, 128, 128, 3)
     """
     th, tw = (tile_size, tile_size) if np.isscalar(tile_size) else tuple(tile_size)
@@ -140,9 +141,11 @@ def describe_tflite(path_or_bytes):
         `name`, `shape` (-1 for dynamic), `dtype`, `quantization` {scale, zero_point} or None)
         and `tensor_types` (dtype name -> number of tensors).
 
-    Example:
+    Example (the full model's file has 351 CONV_2D, 276 CONCATENATION, ...):
+    >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    >>> _ = tflite(net, "esrgan_fp16.tflite", quantization="fp16")
     >>> describe_tflite("esrgan_fp16.tflite")["operators"]
-    {'DEQUANTIZE': 351, 'CONV_2D': 351, 'CONCATENATION': 276, ...}
+    {'ADD': 5, 'CONCATENATION': 12, 'CONV_2D': 21, 'DEQUANTIZE': 25, 'LEAKY_RELU': 15, 'MUL': 1, 'RESIZE_NEAREST_NEIGHBOR': 2}
     """
     data = path_or_bytes
     if not isinstance(data, (bytes, bytearray)):
@@ -278,6 +281,7 @@ def tflite(
             Flex (Select TF) ops.
 
     Example:
+    >>> generator = keras_esrgan.load_generator("RRDB_ESRGAN_x4.pth")
     >>> info = tflite(generator, "esrgan_fp16.tflite", quantization="fp16",
     ...               input_shape=(1, None, None, 3))
     >>> info["input"]["shape"], info["output"]["range"]

@@ -7,7 +7,11 @@ numpy arrays: uint8 (peak 255), uint16 (peak 65535), or float with `data_range=`
 
 Example:
 >>> from keras_esrgan.metrics import psnr, ssim, niqe
->>> psnr(sr, hr, crop_border=4, test_y_channel=True), ssim(sr, hr, 4, True), niqe(sr, 4)
+>>> from keras_esrgan.data.synthetic import synthetic_image
+>>> hr = synthetic_image(200, seed=0)
+>>> sr = np.clip(hr.astype(int) + np.random.default_rng(0).integers(-8, 9, hr.shape), 0, 255).astype(np.uint8)
+>>> [round(v, 4) for v in (psnr(sr, hr, crop_border=4, test_y_channel=True), ssim(sr, hr, 4, True), niqe(sr, 4))]
+[39.2452, 0.9158, 15.2327]
 """
 
 from keras_esrgan.metrics.niqe import niqe

@@ -121,13 +121,16 @@ def psnr(img, ref, crop_border=0, test_y_channel=False, data_range=None):
         ValueError: different shapes or dtypes, unsupported dtype or channel count, float
             input without `data_range`, NaN/inf, or `crop_border` negative or too large.
 
+    On Set5's `baby.png` (MATLAB bicubic x4 down and up) it is 31.7842 dB on Y.
+
     Example:
     >>> from keras_esrgan.data.degrade import imresize
-    >>> hr = read_image("../shared/data/Set5/baby.png")                     # (512, 512, 3) uint8
-    >>> lr = imresize(hr, 1 / 4).numpy().astype("uint8")                    # MATLAB bicubic
+    >>> from keras_esrgan.data.synthetic import synthetic_image
+    >>> hr = synthetic_image(128, seed=0)                                  # (128, 128, 3) uint8
+    >>> lr = imresize(hr, 1 / 4).numpy().astype("uint8")                   # MATLAB bicubic
     >>> bicubic = imresize(lr, 4).numpy().astype("uint8")
     >>> round(psnr(bicubic, hr, crop_border=4, test_y_channel=True), 4)
-    31.7842
+    26.4904
     """
     a, b, peak = _prepare(img, ref, crop_border, test_y_channel, data_range, "psnr", 1)
     mse = np.mean((a - b) ** 2)
@@ -192,8 +195,12 @@ def ssim(img, ref, crop_border=0, test_y_channel=False, data_range=None):
         ValueError: as `psnr`, and when fewer than 11x11 pixels remain after cropping.
 
     Example:
-    >>> round(ssim(bicubic, hr, crop_border=4, test_y_channel=True), 4)     # as in `psnr`
-    0.8575
+    >>> from keras_esrgan.data.degrade import imresize
+    >>> from keras_esrgan.data.synthetic import synthetic_image
+    >>> hr = synthetic_image(128, seed=0)                     # as in `psnr`
+    >>> bicubic = imresize(imresize(hr, 1 / 4).numpy().astype("uint8"), 4).numpy().astype("uint8")
+    >>> round(ssim(bicubic, hr, crop_border=4, test_y_channel=True), 4)
+    0.7909
     """
     a, b, peak = _prepare(img, ref, crop_border, test_y_channel, data_range, "ssim", SSIM_WINDOW)
     return float(np.mean(_ssim_channels(a, b, peak)))

@@ -24,7 +24,9 @@ class VGGStyleDiscriminator(keras.Model):
         num_feat: int, channels of the first stage (doubling up to 8x).
         dtype: dtype policy; the logits are always float32.
 
-    Input: `(B, input_size, input_size, num_in_ch)` in [0, 1]. Output: float32 logits `(B, 1)`.
+    Input: `(B, input_size, input_size, num_in_ch)` in [0, 1]; another size is refused with a
+    clear error, at once when the size is static, when the step runs when it is not (see
+    `check_patch_size`). Output: float32 logits `(B, 1)`.
 
     Example:
     >>> d = VGGStyleDiscriminator(input_size=128, num_feat=8)
@@ -82,14 +84,33 @@ class VGGStyleDiscriminator(keras.Model):
         self.linear2.build((None, 100))
         self.built = True
 
-    def call(self, x, training=None):
+    def check_patch_size(self, x):
+        """`x` with its patch size checked: at once where it is static, at run time where not.
+
+        A static H or W other than `input_size` raises `ValueError`; unknown ones (a graph
+        traced for any size) get a run-time assertion, which fails the step with
+        `InvalidArgumentError` naming the discriminator and the size it takes. Returns `x` with
+        H and W set to `input_size` in its static shape.
+        """
         size = self.input_size
-        if x.shape[1:3] != (size, size):
-            raise ValueError(
-                f"VGGStyleDiscriminator(input_size={size}) takes {size}x{size} patches, got "
-                f"shape {tuple(x.shape)}"
-            )
-        feat = x
+        message = (
+            f"VGGStyleDiscriminator(input_size={size}) takes {size}x{size} patches (its dense "
+            f"layer is sized for them); pass VGGStyleDiscriminator(input_size=...) matching the "
+            f"HR patch size, or UNetDiscriminatorSN for any size"
+        )
+        static = tuple(x.shape[1:3])
+        if any(dim is not None and dim != size for dim in static):
+            raise ValueError(f"{message}; got shape {tuple(x.shape)}")
+        if None in static:
+            with tf.control_dependencies(
+                [tf.debugging.assert_equal(tf.shape(x)[1:3], [size, size], message=message + "; got H, W")]
+            ):
+                x = tf.identity(x)
+            x.set_shape([x.shape[0], size, size, x.shape[3]])
+        return x
+
+    def call(self, x, training=None):
+        feat = self.check_patch_size(x)
         for conv, norm in zip(self.convs, self.norms):
             feat = conv(feat)
             if norm is not None:

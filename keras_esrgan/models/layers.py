@@ -15,15 +15,25 @@ import tensorflow as tf
 class NearestUpsample2x(keras.layers.Layer):
     """Nearest-neighbour x2 upsampling, equal to PyTorch `F.interpolate(scale_factor=2)`.
 
-    Shape: `(B, H, W, C)` -> `(B, 2H, 2W, C)`, dtype preserved, H and W may be dynamic.
+    Shape: `(B, H, W, C)` -> `(B, 2H, 2W, C)`, dtype preserved, H and W may be dynamic. Static
+    H and W stay static (2H, 2W) in a traced graph, so a model after the generator that needs
+    its patch size (`VGGStyleDiscriminator`) sees it; unknown ones stay unknown (TFLite export
+    with resizable inputs).
 
     Example:
-    >>> NearestUpsample2x()(np.arange(4, dtype="float32").reshape(1, 2, 2, 1))[0, :, :, 0]
-    ... # [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    >>> NearestUpsample2x()(np.arange(4, dtype="float32").reshape(1, 2, 2, 1))[0, :, :, 0].numpy()
+    array([[0., 0., 1., 1.],
+           [0., 0., 1., 1.],
+           [2., 2., 3., 3.],
+           [2., 2., 3., 3.]], dtype=float32)
     """
 
     def call(self, x):
-        return tf.image.resize(x, 2 * tf.shape(x)[1:3], method="nearest")
+        y = tf.image.resize(x, 2 * tf.shape(x)[1:3], method="nearest")
+        # The size is a tensor, so TF's shape inference loses H and W even when they are known;
+        # set_shape restores them without adding an op to the graph (or the .tflite file).
+        y.set_shape(self.compute_output_shape(tuple(x.shape)))
+        return y
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape

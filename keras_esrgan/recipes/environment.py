@@ -22,7 +22,9 @@ def make_strategy(name="mirrored"):
         a `tf.distribute.Strategy`.
 
     Example:
-    >>> strategy = make_strategy("mirrored")    # no GPU: the default strategy
+    >>> strategy = make_strategy("mirrored")
+    >>> strategy is tf.distribute.get_strategy() or bool(tf.config.list_logical_devices("GPU"))
+    True
     """
     if name not in STRATEGIES:
         raise RecipeError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
@@ -41,8 +43,8 @@ def describe_strategy(strategy):
     """A short description of a strategy for the logs, e.g. "MirroredStrategy, 2 replicas".
 
     Example:
-    >>> describe_strategy(tf.distribute.get_strategy())
-    'default strategy (one device: /CPU:0)'
+    >>> describe_strategy(tf.distribute.MirroredStrategy(["/cpu:0"]))
+    'MirroredStrategy, 1 replica'
     """
     replicas = strategy.num_replicas_in_sync
     if type(strategy).__name__ == "_DefaultDistributionStrategy":
@@ -61,8 +63,10 @@ def resolve_dtype_policy(mixed_precision=False):
             `"mixed_bfloat16"` / `"mixed_float16"`.
 
     Example:
-    >>> resolve_dtype_policy(True)     # on a CPU-only machine
-    'mixed_bfloat16'
+    >>> resolve_dtype_policy(False), resolve_dtype_policy("mixed_float16")
+    ('float32', 'mixed_float16')
+    >>> resolve_dtype_policy(True) == ("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    True
     """
     if mixed_precision in (None, False, "off", "false", "float32"):
         return "float32"
@@ -96,9 +100,11 @@ def perceptual_loss(weights=None, fallback=False, dtype=None):
         WeightsFileError: the weights cannot be had and no fallback applies (in seconds).
 
     Example:
-    >>> loss, what = perceptual_loss(fallback=True)     # nothing cached
+    >>> loss, what = perceptual_loss(fallback=True)     # nothing in the Keras cache
     >>> what
     'random VGG19 (fallback: ImageNet weights not cached)'
+    >>> perceptual_loss("vgg19-dcbb9e9d.pth")[1]
+    'VGG19 from vgg19-dcbb9e9d.pth'
     """
     from keras_esrgan import perceptual
     from keras_esrgan.perceptual import PerceptualLoss

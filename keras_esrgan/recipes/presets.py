@@ -261,6 +261,12 @@ def get_preset(name, **overrides):
 
     Example:
     >>> preset = get_preset("offline", psnr_steps=300, gan_steps=100)
+    >>> preset.psnr_steps, preset.num_block, preset.discriminator
+    (300, 2, 'unet')
+    >>> get_preset("offline", psnr_steps=250)
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.recipes.presets.RecipeError: preset 'offline': psnr_steps=250 must be a multiple of val_every=100 ...
     """
     if name not in PRESETS:
         raise RecipeError(f"unknown preset {name!r}; there are: {', '.join(PRESETS)}")

@@ -46,8 +46,15 @@ def checkpoint_step(directory):
     or None when there is none.
 
     Example:
-    >>> checkpoint_step("runs/offline/psnr/ckpt")
-    1000
+    >>> checkpoint_step("runs/nothing/psnr/ckpt") is None
+    True
+    >>> trainer = keras_esrgan.PSNRTrainer(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+    >>> trainer.compile()
+    >>> lr, hr = np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 32, 32, 3), "float32")
+    >>> _ = trainer.fit(lr, hr, batch_size=2, epochs=3, verbose=0,
+    ...                 callbacks=[TrainingCheckpoint("runs/x/psnr/ckpt", verbose=0)])
+    >>> checkpoint_step("runs/x/psnr/ckpt")
+    3
     """
     latest = tf.train.latest_checkpoint(os.fspath(directory)) if os.path.isdir(directory) else None
     if latest is None:
@@ -392,9 +399,17 @@ def train(
         RecipeError: bad arguments, or a workdir holding another architecture. Also what the
         data sources and weights raise (`DatasetNotFoundError`, `WeightsFileError`, ...).
 
-    Example:
-    >>> result = train(get_preset("offline"), "runs/offline")
-    >>> print(format_summary(result))
+    Example (`train(get_preset("offline"), "runs/offline")` runs both stages and the export
+    in about 2 minutes; here the PSNR stage of a smaller model, in seconds):
+    >>> preset = get_preset("offline", num_feat=8, num_block=1, num_grow_ch=4, batch_size=2,
+    ...                     patch_size=32, psnr_steps=2, val_every=1, synthetic_train=2,
+    ...                     synthetic_val=1, synthetic_train_size=32, synthetic_val_size=32)
+    >>> result = train(preset, "runs/offline", stage="psnr", export=False, verbose=0)
+    <BLANKLINE>
+    == ESRGAN recipe, preset 'offline': RRDBNet(scale=4, num_feat=8, num_block=1, num_grow_ch=4), float32, ...
+    ...
+    >>> result["steps"], sorted(result["scores"]), sorted(result["artifacts"])
+    ({'psnr': 2}, ['bicubic', 'psnr'], ['psnr_keras'])
     """
     from keras_esrgan.data import training_pipeline, validation_pipeline
     from keras_esrgan.weights import load_generator
@@ -525,8 +540,22 @@ def train(
 def format_summary(result):
     """The end-of-run report for `train`'s result: the validation table and artifact paths.
 
-    Example:
-    >>> print(format_summary(train("offline", "runs/offline")))
+    Example (`train`'s result, abridged):
+    >>> result = dict(
+    ...     preset=dict(name="offline", alpha=0.8), workdir="runs/offline", steps=dict(psnr=1000, gan=100),
+    ...     validation=dict(images=4, crop_border=4, description="4 held-out procedural images"),
+    ...     scores=dict(bicubic=dict(psnr=28.63, ssim=0.8205), gan=dict(psnr=28.90, ssim=0.8235)),
+    ...     seconds=dict(total=111), perceptual=None, artifacts=dict(gan_keras="runs/offline/artifacts/gan_ema.keras"))
+    >>> print(format_summary(result))
+    <BLANKLINE>
+    == done in 1m51s: preset 'offline', psnr stage 1000 steps, gan stage 100 steps
+    validation PSNR-Y / SSIM-Y on 4 image(s), crop_border=4 (4 held-out procedural images):
+      bicubic                     28.63 dB  0.8205
+      GAN model (EMA)             28.90 dB  0.8235  +0.27 dB vs bicubic
+    artifacts:
+      gan_keras    runs/offline/artifacts/gan_ema.keras
+    TensorBoard: tensorboard --logdir runs/offline/tensorboard
+    results:     runs/offline/results.json
     """
     preset = result["preset"]
     val = result["validation"]

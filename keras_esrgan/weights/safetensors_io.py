@@ -34,9 +34,11 @@ def load_safetensors(path):
     Raises:
         WeightsFileError: not a safetensors file, truncated, or an unsupported dtype.
 
-    Example:
-    >>> load_safetensors("RealESRGAN_x4plus.safetensors")["conv_first.weight"].shape
-    (64, 3, 3, 3)
+    Example (BasicSR's key names, PyTorch's layout):
+    >>> from keras_esrgan import RRDBNet, save_generator
+    >>> save_generator(RRDBNet(num_feat=16, num_block=1, num_grow_ch=8), "x4.safetensors")
+    >>> load_safetensors("x4.safetensors")["conv_first.weight"].shape
+    (16, 3, 3, 3)
     """
     path = os.fspath(path)
     name = os.path.basename(path)

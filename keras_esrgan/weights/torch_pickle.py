@@ -247,10 +247,12 @@ def load_torch_file(path):
             asks for is ever called.
         WeightsFileError: not a PyTorch file, truncated or corrupt.
 
-    Example:
+    Example (ESRGAN's file holds the ESRGAN repository's key names):
     >>> state = load_torch_file("RRDB_ESRGAN_x4.pth")
-    >>> state["conv_first.weight"].shape
-    (64, 3, 3, 3)
+    >>> [k for k in state if k.endswith(".weight") and not k.startswith("RRDB_trunk.")]
+    ['conv_first.weight', 'trunk_conv.weight', 'upconv1.weight', 'upconv2.weight', 'HRconv.weight', 'conv_last.weight']
+    >>> type(state["conv_first.weight"]), state["conv_first.weight"].dtype
+    (<class 'numpy.ndarray'>, dtype('float32'))
     """
     path = os.fspath(path)
     name = os.path.basename(path)
