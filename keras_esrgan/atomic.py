@@ -107,7 +107,11 @@ def commit_file(tmp, path):
     before the rename, so a crash leaves the old `path` or the complete new one.
 
     Example:
-    >>> commit_file("RealESRGAN_x4plus.pth.part", "RealESRGAN_x4plus.pth")
+    >>> with open("model.pth.part", "wb") as fh:
+    ...     _ = fh.write(b"downloaded bytes")
+    >>> commit_file("model.pth.part", "model.pth")
+    >>> os.path.exists("model.pth.part"), open("model.pth", "rb").read()
+    (False, b'downloaded bytes')
     """
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())

@@ -50,9 +50,9 @@ def write_degraded_samples(
             cannot be read (named).
 
     Example:
-    >>> paths = write_degraded_samples("../shared/data/Set5", "/tmp/degraded", count=2, crop_pad_size=128)
+    >>> paths = write_degraded_samples(["photo.png"], "degraded", count=2, crop_pad_size=16)
     >>> [os.path.basename(p) for p in paths]
-    ['000_baby.png', '001_bird.png']
+    ['000_photo.png', '001_photo.png']
     """
     name = "write_degraded_samples"
     config = DegradationConfig() if config is None else config

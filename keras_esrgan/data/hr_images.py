@@ -29,8 +29,8 @@ def image_paths(paths_or_folder):
         ValueError: the folder has no images, or the list is empty.
 
     Example:
-    >>> image_paths("../shared/data/Set5")[0]
-    '../shared/data/Set5/baby.png'
+    >>> image_paths("photo.png"), image_paths(["photo.png", "photo.png"])
+    (['photo.png'], ['photo.png', 'photo.png'])
     """
     if isinstance(paths_or_folder, (str, os.PathLike)):
         path = os.fspath(paths_or_folder)
@@ -59,8 +59,8 @@ def hr_images(paths_or_folder, *, dtype="uint8"):
         skipped (with a warning naming them).
 
     Example:
-    >>> next(iter(hr_images("../shared/data/Set5"))).shape
-    TensorShape([512, 512, 3])
+    >>> next(iter(hr_images("photo.png"))).shape   # a 32x24 RGB file
+    TensorShape([24, 32, 3])
     """
     if dtype not in DTYPES:
         raise ValueError(f"hr_images: dtype must be 'uint8' or 'uint16', got {dtype!r}")

@@ -191,9 +191,12 @@ def download(name, cache_dir=None, progress=True, force=False, timeout=transfer.
         CorruptCacheError: the cached file fails verification (it is left in place).
 
     Example:
-    >>> path = download("realesr-general-x4v3")  # doctest: +SKIP
-    >>> path.name  # doctest: +SKIP
-    'realesr-general-x4v3.pth'
+    Offline (as here), the error says where to put the file by hand:
+
+    >>> download("realesr-general-x4v3", progress=False)
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.pretrained.errors.OfflineError: ...realesr-general-x4v3.pth...
     """
     entry = get(name)
     directory = cache.resolve_dir(cache_dir)
@@ -235,8 +238,8 @@ def resolve(name_or_path, cache_dir=None, progress=True):
     raises `UnknownModelError` (a `FileNotFoundError`) that lists close model names.
 
     Example:
-    >>> resolve("tests/data/fixtures/basicsr_x4_params_ema.pth")
-    PosixPath('tests/data/fixtures/basicsr_x4_params_ema.pth')
+    >>> resolve("RRDB_ESRGAN_x4.pth")
+    PosixPath('RRDB_ESRGAN_x4.pth')
     >>> resolve("RealESRGAN_x4plu")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
