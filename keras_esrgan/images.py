@@ -22,6 +22,7 @@ so `max_pixels` alone decides for them.
 import os
 import struct
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -200,6 +201,105 @@ def _animated(path, kind, frames=None):
     )
 
 
+class ImageInfo(NamedTuple):
+    """What `probe_image` reads from a file's header: the size and what `read_image` returns.
+
+    Attributes:
+        width, height: pixels.
+        channels: 1 (grey), 3 or 4 of the array `read_image` returns (4 for palette images
+            that may have transparency).
+        dtype: `"uint8"` or `"uint16"`.
+    """
+
+    width: int
+    height: int
+    channels: int
+    dtype: str
+
+
+def _pillow_info(image):
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        return 1, "uint16"
+    if image.format == "TIFF" and _tiff16_samples(image):
+        samples = int(image.tag_v2.get(277, 1))
+        return (1 if samples == 1 else 4 if samples in (2, 4) else 3), "uint16"
+    if mode in ("1", "L"):
+        return 1, "uint8"
+    if mode in ("LA", "PA", "RGBA", "P"):
+        return (4 if mode != "P" or "transparency" in image.info else 3), "uint8"
+    return 3, "uint8"
+
+
+def _open(path, max_pixels, decode):
+    """Header checks shared by `read_image` (`decode=True`: the array) and `probe_image`."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such image file: {shown(path)}")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{shown(path)}: empty file")
+    png = _png_info(path)
+    if png is not None:
+        width, height, depth, colour, animated = png
+        if width < 1 or height < 1:
+            raise ImageError(f"{shown(path)}: zero-size image ({width}x{height})")
+        if width * height > max_pixels:
+            raise _too_large(path, width, height, max_pixels)
+        if animated:
+            raise _animated(path, "PNG")
+        pillow_limit = Image.MAX_IMAGE_PIXELS
+        big = pillow_limit is not None and width * height > pillow_limit
+        if (depth == 16 and colour in (2, 4, 6)) or big:
+            # 16-bit RGB, grey+alpha, RGBA: Pillow would reduce them to 8 bits. Within
+            # max_pixels but past Pillow's bomb guard: decoded here, per call, instead of
+            # switching that process-wide guard off.
+            dtype = "uint16" if depth == 16 else "uint8"
+            if not decode:
+                channels = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}.get(colour, 4)
+                return ImageInfo(width, height, channels, dtype)
+            return _decode_png_tf(path, dtype)
+    try:
+        image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageTooLargeError(
+            f"{shown(path)}: refused by Pillow's decompression-bomb limit ({err}); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS in your program if you trust the file"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{shown(path)}: not an image file Pillow can read") from None
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as err:
+        # ValueError: e.g. a PNG text chunk that decompresses past Pillow's MAX_TEXT_CHUNK.
+        raise ImageError(f"{shown(path)}: cannot open image ({err})") from None
+    with image:
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise ImageError(f"{shown(path)}: zero-size image ({width}x{height})")
+        if width * height > max_pixels:
+            raise _too_large(path, width, height, max_pixels)
+        try:
+            if getattr(image, "is_animated", False):
+                raise _animated(path, image.format, getattr(image, "n_frames", None))
+            if not decode:
+                return ImageInfo(width, height, *_pillow_info(image))
+            if image.format == "TIFF" and _tiff16_samples(image) and not image.mode.startswith("I;16"):
+                return _read_tiff16(image, path)
+            image.load()
+            if image.format == "JPEG":
+                image = ImageOps.exif_transpose(image)
+            return _to_array(image, path)
+        except ImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ImageTooLargeError(
+                f"{shown(path)}: refused by Pillow's decompression-bomb limit ({err})"
+            ) from None
+        except (OSError, SyntaxError, struct.error, ValueError, EOFError, KeyError, IndexError,
+                TypeError, zlib.error) as err:
+            raise ImageError(f"{shown(path)}: corrupt or truncated image ({err})") from None
+
+
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read an image file as a numpy array.
 
@@ -223,67 +323,24 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     >>> img.shape, img.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such image file: {shown(path)}")
-    if os.path.getsize(path) == 0:
-        raise ImageError(f"{shown(path)}: empty file")
-    png = _png_info(path)
-    if png is not None:
-        width, height, depth, colour, animated = png
-        if width < 1 or height < 1:
-            raise ImageError(f"{shown(path)}: zero-size image ({width}x{height})")
-        if width * height > max_pixels:
-            raise _too_large(path, width, height, max_pixels)
-        if animated:
-            raise _animated(path, "PNG")
-        pillow_limit = Image.MAX_IMAGE_PIXELS
-        if depth == 16 and colour in (2, 4, 6):
-            # 16-bit RGB, grey+alpha, RGBA: Pillow would reduce them to 8 bits.
-            return _decode_png_tf(path, "uint16")
-        if pillow_limit is not None and width * height > pillow_limit:
-            # Within max_pixels but past Pillow's bomb guard: decoded here, per call, instead
-            # of switching that process-wide guard off.
-            return _decode_png_tf(path, "uint16" if depth == 16 else "uint8")
-    try:
-        image = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageTooLargeError(
-            f"{shown(path)}: refused by Pillow's decompression-bomb limit ({err}); raise "
-            "PIL.Image.MAX_IMAGE_PIXELS in your program if you trust the file"
-        ) from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{shown(path)}: not an image file Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as err:
-        # ValueError: e.g. a PNG text chunk that decompresses past Pillow's MAX_TEXT_CHUNK.
-        raise ImageError(f"{shown(path)}: cannot open image ({err})") from None
-    with image:
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise ImageError(f"{shown(path)}: zero-size image ({width}x{height})")
-        if width * height > max_pixels:
-            raise _too_large(path, width, height, max_pixels)
-        try:
-            if getattr(image, "is_animated", False):
-                raise _animated(path, image.format, getattr(image, "n_frames", None))
-            if image.format == "TIFF" and _tiff16_samples(image) and not image.mode.startswith("I;16"):
-                return _read_tiff16(image, path)
-            image.load()
-            if image.format == "JPEG":
-                image = ImageOps.exif_transpose(image)
-            array = _to_array(image, path)
-        except ImageError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise ImageTooLargeError(
-                f"{shown(path)}: refused by Pillow's decompression-bomb limit ({err})"
-            ) from None
-        except (OSError, SyntaxError, struct.error, ValueError, EOFError, KeyError, IndexError,
-                TypeError, zlib.error) as err:
-            raise ImageError(f"{shown(path)}: corrupt or truncated image ({err})") from None
-    return array
+    return _open(path, max_pixels, decode=True)
+
+
+def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
+    """The size, channels and dtype `read_image` would give, from the header alone (the size
+    before a JPEG's EXIF rotation).
+
+    Every check `read_image` makes before decoding is made (and raises the same errors), so a
+    caller can budget the memory of what it will do with the image before decoding it.
+
+    Returns:
+        `ImageInfo(width, height, channels, dtype)`.
+
+    Example:
+    >>> probe_image("../shared/data/Set5/baby.png")
+    ImageInfo(width=512, height=512, channels=3, dtype='uint8')
+    """
+    return _open(path, max_pixels, decode=False)
 
 
 def write_image(path, array, quality=95, overwrite=True):
