@@ -282,6 +282,8 @@ def _open(path, max_pixels, decode):
             if getattr(image, "is_animated", False):
                 raise _animated(path, image.format, getattr(image, "n_frames", None))
             if not decode:
+                if image.format == "JPEG" and image.getexif().get(0x0112) in (5, 6, 7, 8):
+                    width, height = height, width  # read_image turns it as EXIF says
                 return ImageInfo(width, height, *_pillow_info(image))
             if image.format == "TIFF" and _tiff16_samples(image) and not image.mode.startswith("I;16"):
                 return _read_tiff16(image, path)
@@ -328,7 +330,7 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
 
 def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """The size, channels and dtype `read_image` would give, from the header alone (the size
-    before a JPEG's EXIF rotation).
+    after a JPEG's EXIF rotation, as `read_image` applies it).
 
     Every check `read_image` makes before decoding is made (and raises the same errors), so a
     caller can budget the memory of what it will do with the image before decoding it.
