@@ -156,7 +156,7 @@ def default_max_memory():
 
 
 def _gib(n):
-    return f"{n / 2**30:.2f} GiB"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _size_arg(name, value):
@@ -636,7 +636,9 @@ class Upscaler:
             outscale: as for `__call__`.
 
         Returns:
-            dict with `input`, `output`, `network`, `weights` and `total` bytes.
+            dict of bytes: `input` (the image and its float copies), `output` (the result),
+            `bands` (float results before rounding), `network` (activations of one window),
+            `weights`, and their `total`.
 
         Example:
         >>> Upscaler(net).memory_needed(2048, 2048)["total"] / 2**30   # full model, fp32
@@ -668,10 +670,11 @@ class Upscaler:
             bands = band * 3 * 4 + s * wh * s * ww * (2 * 3 + 1) * 4  # band, window, weights
         if channels != 3:
             bands += band * 4  # the luma of a grey run
-        network = wh * ww * BYTES_PER_PIXEL[self.precision] + bands
+        bands += (inputs + output + bands) // 20 + 65536  # the small arrays between, rounded up
+        network = wh * ww * BYTES_PER_PIXEL[self.precision]
         weights = self.generator.count_params() * (4 if self.precision == "fp32" else 6)
-        total = inputs + output + network + weights
-        return dict(input=inputs, output=output, network=network, weights=weights, total=total)
+        total = inputs + output + bands + network + weights
+        return dict(input=inputs, output=output, bands=bands, network=network, weights=weights, total=total)
 
     def check_memory(self, height, width, channels=3, dtype="uint8", outscale=None, name="image"):
         """Raise `ImageTooLargeError` if upscaling such an image would exceed `max_memory`.
@@ -689,7 +692,7 @@ class Upscaler:
                 f"{name}: upscaling {width}x{height} ({channels} channel(s), {dtype}) to "
                 f"x{self.scale if outscale is None else outscale} needs about {_gib(need['total'])} "
                 f"(input {_gib(need['input'])}, output {_gib(need['output'])}, network "
-                f"{_gib(need['network'])}), more than the memory budget of "
+                f"{_gib(need['network'] + need['bands'])}), more than the memory budget of "
                 f"{_gib(self.max_memory)}; cut the image into parts, or raise the budget "
                 "(max_memory=, --max-memory) if the machine has the memory"
             )

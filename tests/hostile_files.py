@@ -328,3 +328,52 @@ def tiff16(array, compression=1, predictor=1, rows_per_strip=None, big_endian=Fa
     body += b"".join(blobs)
     body += bytes(strip_start - len(body))
     return body + b"".join(strips)
+
+
+def png_bytes(array):
+    """A PNG of a uint8/uint16 (H, W[, C]) array, written with zlib here (not the reader's libs)."""
+    array = np.asarray(array)
+    h, w = array.shape[:2]
+    c = 1 if array.ndim == 2 else array.shape[2]
+    depth = 16 if array.dtype == np.uint16 else 8
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = array.reshape(h, w * c).astype(">u2" if depth == 16 else "u1")
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw))
+            + png_chunk(b"IEND", b""))
+
+
+def big_blank_png(side):
+    """A real greyscale PNG of side x side zeros (16384: 268 Mpx in about 270 KB), streamed."""
+    deflate = zlib.compressobj(9)
+    row = bytes(side + 1)
+    body = b"".join(deflate.compress(row) for _ in range(side)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", body)
+            + png_chunk(b"IEND", b""))
+
+
+def ztxt_bomb_png(array):
+    """A valid PNG whose zTXt chunk inflates 2 KB into 4 MB of text (past Pillow's MAX_TEXT_CHUNK)."""
+    data = png_bytes(array)
+    text = png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(bytes(4 << 20), 9))
+    return data[:33] + text + data[33:]
+
+
+def animated_gif(frames=3, size=(12, 10)):
+    """An animated GIF (Pillow writes it; frames differ so none is dropped)."""
+    from PIL import Image
+
+    images = [Image.new("RGB", size, (40 * i, 255 - 40 * i, 7)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=50, loop=0)
+    return buf.getvalue()
+
+
+def still_gif(array):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "GIF")
+    return buf.getvalue()

@@ -8,6 +8,7 @@ times over but small enough not to hurt the machine if it did.
 
 import hashlib
 import os
+import struct
 import tracemalloc
 
 import numpy as np
@@ -481,3 +482,531 @@ def test_checkpoint_of_another_architecture_says_which(tmp_path):
                        r"conv_first, num_out_ch=3\), this model's is RRDBNet\(num_in_ch=3, "
                        r"num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=2\)"):
         _train(tmp_path, epochs=2, num_feat=8)
+
+
+# --- 4, 9, 10. images: bombs, animations, 16 bits, names that are not UTF-8 -------------------
+
+BAD_NAME = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not valid UTF-8
+
+
+def _rgb(seed, h=12, w=10, dtype=np.uint8, channels=3):
+    rng = np.random.default_rng(seed)
+    top = 65536 if dtype == np.uint16 else 256
+    return rng.integers(0, top, (h, w, channels) if channels > 1 else (h, w)).astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    net.conv_last.bias.assign(np.full(3, 0.5, "float32"))  # mid-grey outputs, not all 0
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(net, path)
+    return str(path)
+
+
+def run_cli(capsys, *argv):
+    code = cli_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_image_bombs_are_image_errors_and_pillows_guard_is_never_switched_off(tmp_path):
+    import warnings
+
+    from PIL import Image
+
+    from keras_esrgan.images import ImageError, ImageTooLargeError, read_image
+
+    before = Image.MAX_IMAGE_PIXELS
+    bomb = tmp_path / "bomb.tif"
+    bomb.write_bytes(H.tiff_header_only(15000, 15000))  # 225 Mpx, under max_pixels
+    assert bomb.stat().st_size < 200
+    with pytest.raises(ImageTooLargeError, match=r"bomb\.tif: refused by Pillow's decompression-bomb limit"):
+        read_image(bomb)
+    warn = tmp_path / "warn.tif"
+    warn.write_bytes(H.tiff_header_only(10000, 10000))  # between Pillow's warning and its error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(ImageTooLargeError, match=r"warn\.tif: refused by Pillow"):
+            read_image(warn)
+    ztxt = tmp_path / "ztxt.png"
+    ztxt.write_bytes(H.ztxt_bomb_png(_rgb(1)))
+    with pytest.raises(ImageError, match=r"ztxt\.png: cannot open image \(Decompressed data too large"):
+        read_image(ztxt)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_png_past_pillows_guard_but_within_max_pixels_is_decoded_without_touching_it(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from keras_esrgan.images import read_image
+
+    image = _rgb(2, 30, 20)
+    path = tmp_path / "big.png"
+    path.write_bytes(H.png_bytes(image))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # as if 600 pixels were a bomb
+    np.testing.assert_array_equal(read_image(path), image)
+    assert Image.MAX_IMAGE_PIXELS == 100
+    with pytest.raises(Exception, match="max_pixels=500"):
+        read_image(path, max_pixels=500)
+
+
+@pytest.mark.parametrize("compression, predictor, big_endian", [(1, 1, False), (1, 1, True), (8, 2, False)])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_tiff_keeps_its_16_bits(compression, predictor, big_endian, channels, tmp_path):
+    from keras_esrgan.images import read_image
+
+    image = _rgb(3, 9, 7, np.uint16, channels)
+    path = tmp_path / "deep.tif"
+    path.write_bytes(H.tiff16(image, compression, predictor, rows_per_strip=4, big_endian=big_endian))
+    got = read_image(path)
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, image)
+
+
+def test_16_bit_tiff_that_cannot_be_read_exactly_is_refused(tmp_path):
+    from keras_esrgan.images import ImageError, read_image
+
+    path = tmp_path / "lzw.tif"
+    data = bytearray(H.tiff16(_rgb(4, 4, 4, np.uint16, 3)))
+    tag = struct_find(data, 259)
+    data[tag + 8 : tag + 10] = (5).to_bytes(2, "little")  # claim LZW compression
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match=r"lzw\.tif: a 16-bit TIFF \(compression 5.*16-bit PNG"):
+        read_image(path)
+
+
+def struct_find(data, tag):
+    """Offset of IFD entry `tag` in a little-endian TIFF written by hostile_files.tiff16."""
+    count = int.from_bytes(data[8:10], "little")
+    for i in range(count):
+        at = 10 + 12 * i
+        if int.from_bytes(data[at : at + 2], "little") == tag:
+            return at
+    raise KeyError(tag)
+
+
+def test_animated_files_are_refused_and_still_gifs_read(tmp_path):
+    from keras_esrgan.images import ImageError, probe_image, read_image
+
+    path = tmp_path / "anim.gif"
+    path.write_bytes(H.animated_gif(frames=3))
+    with pytest.raises(ImageError, match=r"anim\.gif: an animated or multi-page GIF with 3 frames.*ffmpeg"):
+        read_image(path)
+    with pytest.raises(ImageError, match="animated"):
+        probe_image(path)
+    still = tmp_path / "still.gif"
+    image = np.zeros((6, 8, 3), np.uint8)
+    image[:, 4:] = (255, 0, 0)
+    still.write_bytes(H.still_gif(image))
+    np.testing.assert_array_equal(read_image(still), image)
+
+
+def _bad_folder(folder):
+    """Good images among every kind of bad one; returns {name: array} of the good ones."""
+    folder.mkdir()
+    good = {"a.png": _rgb(10), f"{BAD_NAME}.png": _rgb(11), f"{BAD_NAME}16.png": _rgb(12, dtype=np.uint16),
+            "deep16.tif": _rgb(13, 9, 7, np.uint16), "still.gif": np.full((6, 8, 3), 200, np.uint8)}
+    for name, image in good.items():
+        if name.endswith(".tif"):
+            data = H.tiff16(image)
+        elif name.endswith(".gif"):
+            data = H.still_gif(image)
+        else:
+            data = H.png_bytes(image)
+        (folder / name).write_bytes(data)
+    (folder / "bomb.tif").write_bytes(H.tiff_header_only(15000, 15000))
+    (folder / "ztxt.png").write_bytes(H.ztxt_bomb_png(_rgb(14)))
+    (folder / "anim.gif").write_bytes(H.animated_gif())
+    return good
+
+
+def test_folder_run_finishes_every_good_image_whatever_the_bad_ones(tmp_path, weights, capsys):
+    from PIL import Image
+
+    from keras_esrgan.images import read_image
+    from keras_esrgan.inference import Upscaler
+
+    before = Image.MAX_IMAGE_PIXELS
+    good = _bad_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(capsys, "upscale", tmp_path / "in", "-o", out, "--weights", weights,
+                                   "--precision", "fp32")
+    assert code == 1
+    assert "5 of 8 image(s) upscaled" in stdout and "3 failed" in stdout
+    assert "bomb.tif: refused by Pillow's decompression-bomb limit" in stderr
+    assert "ztxt.png: cannot open image" in stderr
+    assert "anim.gif: an animated or multi-page GIF" in stderr
+    assert Image.MAX_IMAGE_PIXELS == before
+    expected = Upscaler(weights, precision="fp32")
+    outputs = {"a.png": "a_out.png", f"{BAD_NAME}.png": f"{BAD_NAME}_out.png",
+               f"{BAD_NAME}16.png": f"{BAD_NAME}16_out.png", "deep16.tif": "deep16_out.png",
+               "still.gif": "still_out.png"}
+    assert listing(out) == sorted(outputs.values())
+    for name, image in good.items():
+        got = read_image(out / outputs[name])
+        assert got.dtype == image.dtype, name  # 16-bit inputs (PNG, TIFF) give 16-bit PNGs
+        np.testing.assert_array_equal(got, expected(image), err_msg=name)
+
+
+def test_training_epoch_skips_bad_files_and_reads_every_good_one(tmp_path, caplog):
+    from PIL import Image
+
+    from keras_esrgan.data import image_folder, training_pipeline
+
+    before = Image.MAX_IMAGE_PIXELS
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i, name in enumerate(["a.png", f"{BAD_NAME}.png", "b.png"]):
+        (folder / name).write_bytes(H.png_bytes(_rgb(20 + i, 32, 32)))
+    (folder / "bomb.tif").write_bytes(H.tiff_header_only(15000, 15000))
+    (folder / "anim.gif").write_bytes(H.animated_gif())
+    pairs = list(image_folder(folder))
+    assert len(pairs) == 3 and all(hr.shape == (32, 32, 3) for _, hr in pairs)
+    skipped = " ".join(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert "bomb.tif: refused by Pillow's" in skipped and "anim.gif: an animated" in skipped
+    ds = training_pipeline(image_folder(folder), batch_size=3, patch_size=16, scale=4, repeat=False,
+                           cache=False, augment=False)
+    assert [tuple(hr.shape) for _, hr in ds] == [(3, 16, 16, 3)]  # one batch of the 3 good images
+    trainer = _trainer()
+    history = trainer.fit(ds, epochs=1, verbose=0)
+    assert len(next(iter(history.history.values()))) == 1 and int(trainer.iterations.numpy()) >= 1
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+# --- 5. the whole upscale job against a memory budget -----------------------------------------
+
+
+def test_upscale_over_the_memory_budget_is_refused_before_any_work(weights, monkeypatch):
+    from keras_esrgan.images import ImageTooLargeError
+    from keras_esrgan.inference import Upscaler, default_max_memory, physical_memory
+
+    assert Upscaler(weights).max_memory == default_max_memory() == int(0.8 * physical_memory())
+    up = Upscaler(weights, precision="fp32", max_memory=4 * MiB)
+    assert up(_rgb(1, 8, 8)).shape == (32, 32, 3)
+
+    def no_work(*args):
+        raise AssertionError("the network ran for an image over the budget")
+
+    monkeypatch.setattr(up, "_forward", no_work)
+    with pytest.raises(ImageTooLargeError, match=r"upscale: upscaling 64x64 \(3 channel\(s\), uint8\) to x4 "
+                       r"needs about [\d.]+ MiB .* more than the memory budget of 4\.0 MiB"):
+        up(_rgb(1, 64, 64))
+
+
+@pytest.mark.parametrize("tile", [None, 16])
+@pytest.mark.parametrize(
+    "shape, dtype, outscale",
+    [((40, 36), np.uint8, None), ((40, 36, 3), np.uint16, None), ((41, 37, 4), np.uint8, None),
+     ((40, 36, 3), np.uint8, 2.5)],
+)
+def test_memory_estimate_bounds_what_the_job_allocates(shape, dtype, outscale, tile, weights):
+    from keras_esrgan.inference import Upscaler
+
+    up = Upscaler(weights, precision="fp32", tile=tile, tile_pad=4, blend=4)
+    image = _rgb(5, *shape[:2], dtype, 1 if len(shape) == 2 else shape[2])
+    if image.ndim == 3 and image.shape[2] == 4:
+        image[:10, :10, 3] = 0  # some transparency: the fill runs
+    up(image, outscale=outscale)  # trace first
+    peak, error = peak_bytes(lambda: up(image, outscale=outscale))
+    assert error is None
+    need = up.memory_needed(shape[0], shape[1], image.shape[2] if image.ndim == 3 else 1, image.dtype.name, outscale)
+    host = need["input"] + need["output"] + need["bands"]  # numpy's part (TF's is not traced)
+    assert peak <= host and peak > host / 2, (peak, need)
+
+
+def test_cli_skips_an_image_over_the_budget_before_decoding_it(tmp_path, weights, capsys, monkeypatch):
+    from keras_esrgan import images
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "big.png").write_bytes(H.png_bytes(_rgb(6, 64, 64)))
+    (src / "small.png").write_bytes(H.png_bytes(_rgb(7, 8, 8)))
+    decoded = []
+    read = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda path, **kw: decoded.append(os.path.basename(path)) or read(path, **kw))
+    code, stdout, stderr = run_cli(capsys, "upscale", src, "-o", tmp_path / "out", "--weights", weights,
+                                   "--precision", "fp32", "--max-memory", 4 / 1024)
+    assert code == 1 and "1 of 2 image(s) upscaled" in stdout
+    assert "big.png: upscaling 64x64" in stderr and "more than the memory budget of 4.0 MiB" in stderr
+    assert decoded == ["small.png"] and listing(tmp_path / "out") == ["small_out.png"]
+
+
+# --- 9. arguments: inf, nan and friends --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tile", "tile_pad", "blend", "max_tile_pixels"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1, 2.5, "8", True])
+def test_size_arguments_that_are_not_sizes_get_a_clear_error(name, value, weights):
+    from keras_esrgan.inference import Upscaler
+
+    with pytest.raises(ValueError, match=rf"{name} must be a non-negative integer or None, got"):
+        Upscaler(weights, **{name: value})
+
+
+@pytest.mark.parametrize("value", [float("nan"), 0, -5, "1G"])
+def test_memory_budget_that_is_not_a_size_gets_a_clear_error(value, weights):
+    from keras_esrgan.inference import Upscaler
+
+    with pytest.raises(ValueError, match="max_memory must be a positive number of bytes"):
+        Upscaler(weights, max_memory=value)
+
+
+# --- 6. SavedModel upscale_image: size from the header, one frame, no empty batch ---------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    import tensorflow as tf
+
+    from keras_esrgan.export import saved_model
+    from tests.export_helpers import image_like_generator
+
+    path = saved_model(image_like_generator(seed=3), tmp_path_factory.mktemp("serving"), max_pixels=96 * 96)
+    return tf.saved_model.load(path).signatures
+
+
+def _served_error(signature, **inputs):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        signature(**inputs)
+    return info.value.message
+
+
+def test_savedmodel_refuses_from_the_header_before_decoding(served):
+    import tensorflow as tf
+
+    # The header claims 30000 x 30000; its image data is garbage. Decoding first would fail on
+    # the data (or, with real data, take 2.7 GB); the budget is checked first.
+    header_only = H.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+    fake = b"\x89PNG\r\n\x1a\n" + header_only + H.png_chunk(b"IDAT", b"garbage") + H.png_chunk(b"IEND", b"")
+    message = _served_error(served["upscale_image"], image_bytes=tf.constant([fake]))
+    assert "image of 1 x 30000 x 30000 = 900000000 pixels exceeds the pixel budget max_pixels=9,216" in message
+    message = _served_error(served["upscale_image"], image_bytes=tf.constant([H.animated_gif(50)]))
+    assert "GIF images are not accepted" in message
+    message = _served_error(served["upscale_image"], image_bytes=tf.constant([b"not an image"]))
+    assert "not a PNG, JPEG or BMP image" in message
+    message = _served_error(served["serving_default"], images=tf.zeros((0, 8, 8, 3), tf.uint8))
+    assert "input of 0 x 8 x 8 = 0 pixels is empty (a batch of 0 images" in message
+
+
+def test_savedmodel_serves_png_jpeg_and_bmp_with_the_header_size(served):
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    from tests.export_helpers import generated_image
+
+    image = generated_image(20, 30)
+    bmp = io.BytesIO()
+    Image.fromarray(image).save(bmp, "BMP")
+    files = [H.png_bytes(image), tf.io.encode_jpeg(image).numpy(), bmp.getvalue()]
+    pngs = served["upscale_image"](image_bytes=tf.constant(files))["png_bytes"].numpy()
+    direct = served["serving_default"](images=tf.constant(image[None]))["upscaled"].numpy()[0]
+    for kind, png in zip(("png", "jpeg", "bmp"), pngs):
+        out = tf.io.decode_png(png).numpy()
+        assert out.shape == (80, 120, 3), kind
+        if kind != "jpeg":  # lossless inputs: exactly the uint8 signature's output
+            np.testing.assert_array_equal(out, direct, err_msg=kind)
+
+
+# --- 7. a file that appears at the output path while the work runs ----------------------------
+
+
+def test_output_created_during_the_upscale_is_kept_and_reported(tmp_path, weights, capsys, monkeypatch):
+    from keras_esrgan.inference import Upscaler
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "cat.png").write_bytes(H.png_bytes(_rgb(8)))
+    out = tmp_path / "out"
+    call = Upscaler.__call__
+
+    def someone_writes_meanwhile(self, image, outscale=None):
+        (out / "cat_out.png").write_bytes(b"someone else's file")
+        return call(self, image, outscale=outscale)
+
+    monkeypatch.setattr(Upscaler, "__call__", someone_writes_meanwhile)
+    code, stdout, stderr = run_cli(capsys, "upscale", src, "-o", out, "--weights", weights)
+    assert code == 1 and "0 of 1 image(s) upscaled" in stdout
+    assert "cat_out.png was created by someone else while this one was being written; it was kept" in stderr
+    assert (out / "cat_out.png").read_bytes() == b"someone else's file"
+    assert listing(out) == ["cat_out.png"]  # no temporary file left
+    code, _, _ = run_cli(capsys, "upscale", src, "-o", out, "--weights", weights, "--overwrite")
+    assert code == 0 and (out / "cat_out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_atomic_placement_without_overwrite_never_replaces(tmp_path):
+    from keras_esrgan.atomic import atomic_path, write_bytes
+
+    target = tmp_path / "x.bin"
+    with pytest.raises(FileExistsError, match="was created by someone else"):
+        with atomic_path(target, overwrite=False) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(b"mine")
+            target.write_bytes(b"theirs")
+    assert target.read_bytes() == b"theirs" and listing(tmp_path) == ["x.bin"]
+    write_bytes(target, b"mine", overwrite=True)
+    assert target.read_bytes() == b"mine"
+    write_bytes(tmp_path / "new.bin", b"new", overwrite=False)
+    assert (tmp_path / "new.bin").read_bytes() == b"new" and listing(tmp_path) == ["new.bin", "x.bin"]
+
+
+# --- 8. disk full (a file-size limit) while saving; 6. the decode budget in memory ------------
+
+_FAULTS = """
+import json, os, resource, signal, sys
+import numpy as np
+import tensorflow as tf
+out, src, big = sys.argv[1:]
+from keras_esrgan import RRDBNet, load_generator, save_generator
+from keras_esrgan.cli import main
+from keras_esrgan.export import serving_functions
+result = {}
+fn = serving_functions(load_generator(src), max_pixels=96 * 96)["upscale_image"]
+fn(tf.constant([tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy()]))  # traced
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    fn(tf.constant([open(big, "rb").read()]))
+    result["big"] = "accepted"
+except tf.errors.InvalidArgumentError as err:
+    result["big"] = err.message
+result["rss_growth_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+net = RRDBNet(num_feat=16, num_block=2, num_grow_ch=8)   # 400 KB of weights
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)             # write() then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+for name in ("g.keras", "g.weights.h5", "g.safetensors"):
+    try:
+        save_generator(net, os.path.join(out, name))
+        result[name] = "saved"
+    except OSError as err:
+        result[name] = [err.errno, str(err)]
+result["convert"] = main(["convert", src, os.path.join(out, "c.keras")])
+result["listing"] = sorted(os.listdir(out))
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_disk_full_while_saving_and_a_decode_bomb_request_in_a_subprocess(tmp_path, weights):
+    import errno
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "out"
+    out.mkdir()
+    big = tmp_path / "big.png"
+    big.write_bytes(H.big_blank_png(16384))  # 268 Mpx: 805 MB decoded as RGB
+    assert big.stat().st_size < 1024 * 1024
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAULTS, str(out), weights, str(big)], cwd=ROOT, capture_output=True,
+        text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # no segfault
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert "16384 x 16384 = 268435456 pixels exceeds the pixel budget" in result["big"]
+    assert result["rss_growth_mib"] < 200, result
+    for name in ("g.keras", "g.weights.h5", "g.safetensors"):
+        assert result[name][0] == errno.EFBIG and "File too large" in result[name][1], (name, result)
+    assert result["convert"] == 1 and "File too large" in proc.stderr
+    assert result["listing"] == []  # no partial or temporary file
+
+
+# --- 11. signals, and what killed runs leave behind ---------------------------------------------
+
+
+def test_stale_temporary_files_are_removed_but_live_ones_kept(tmp_path):
+    import fcntl
+    import time
+
+    from keras_esrgan.atomic import remove_stale_temp_files
+
+    stale = tmp_path / ".a_out.png.tmp-0123456789ab.png"
+    live = tmp_path / ".b_out.png.tmp-abcdef012345.png"
+    recent = tmp_path / ".c_out.png.tmp-a1b2c3d4e5f6.png"
+    folder = tmp_path / ".m.tmp-00112233aabb"
+    other = tmp_path / ".hidden-file.png"
+    for path in (stale, live, recent, other):
+        path.write_bytes(b"x")
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"x")
+    start = time.time()
+    for path in (stale, live, folder, other):
+        os.utime(path, (start - 60, start - 60))
+    recent.touch()
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a writer in another run is still at it
+        removed = remove_stale_temp_files(tmp_path, before=start - 1)
+    assert removed == sorted([str(stale), str(folder)])
+    assert listing(tmp_path) == sorted([live.name, recent.name, other.name])
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigkill_mid_folder_then_a_clean_rerun(tmp_path, weights):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from keras_esrgan.images import read_image
+    from tests.conftest import ROOT
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(40):
+        (src / f"img{i:02d}.png").write_bytes(H.png_bytes(_rgb(100 + i, 40, 40)))
+    command = [sys.executable, "-m", "keras_esrgan.cli", "upscale", str(src), "-o", str(out), "--weights",
+               weights, "--tile", "8", "--tile-pad", "2", "--blend", "2", "--precision", "fp32", "--overwrite"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def run_until_outputs_then(sig, count=3):
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if out.is_dir() and sum(n.endswith("_out.png") for n in os.listdir(out)) >= count:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        return proc.returncode, stderr
+
+    code, stderr = run_until_outputs_then(signal.SIGTERM)
+    assert code == 143 and "terminated" in stderr, stderr[-2000:]
+    assert not [n for n in listing(out) if n.startswith(".")]  # the handler removed its temp file
+    for name in listing(out):
+        assert read_image(out / name).shape == (160, 160, 3)  # every output is complete
+    code, _ = run_until_outputs_then(signal.SIGKILL, count=len(listing(out)) + 2)
+    assert code == -signal.SIGKILL
+    stale = out / ".img39_out.png.tmp-0123456789ab.png"  # as a kill mid-write leaves it
+    stale.write_bytes(b"\x89PNG partial")
+    os.utime(stale, (time.time() - 5, time.time() - 5))
+    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "40 of 40 image(s) upscaled" in rerun.stdout
+    assert "temporary file(s) an interrupted run left" in rerun.stderr
+    assert listing(out) == [f"img{i:02d}_out.png" for i in range(40)]
+
+
+# --- 12. calibration tiles in bounded memory ----------------------------------------------------
+
+
+def test_representative_tiles_crop_before_converting(tmp_path):
+    from keras_esrgan.export import representative_tiles
+
+    for i in range(6):
+        (tmp_path / f"photo{i}.png").write_bytes(H.png_bytes(_rgb(30 + i, 600, 500)))
+    peak, error = peak_bytes(lambda: representative_tiles(tmp_path, 32, num_tiles=12))
+    assert error is None
+    one_image = 600 * 500 * 3  # uint8; the whole set as float32 would be 24 times that
+    assert peak < 4 * one_image, f"{peak / MiB:.1f} MiB"  # one image, its file's bytes, the tiles
+    tiles = representative_tiles(tmp_path, 32, num_tiles=12)
+    images = [_rgb(30 + i, 600, 500).astype(np.float32) / 255 for i in range(6)]
+    for k, tile in enumerate(tiles):  # each tile is a crop of image k % 6
+        image = images[k % 6]
+        starts = np.argwhere(np.all(image[:-31, :-31] == tile[0, 0], axis=-1))
+        assert any(np.array_equal(tile, image[y : y + 32, x : x + 32]) for y, x in starts), k
