@@ -175,7 +175,9 @@ def remove_stale_temp_files(folder, before=None, name=None):
         The sorted list of removed paths.
 
     Example:
-    >>> remove_stale_temp_files("out", before=start)    # after a SIGKILLed run
+    >>> os.makedirs("out", exist_ok=True)
+    >>> open("out/.cat_out.png.tmp-0f3c9a2b7d41.png", "wb").close()   # as a SIGKILL leaves it
+    >>> remove_stale_temp_files("out", before=time.time() + 1)
     ['out/.cat_out.png.tmp-0f3c9a2b7d41.png']
     """
     before = time.time() if before is None else before

@@ -34,8 +34,9 @@ def checkpoints_on_disk(directory):
     Complete: the `.index` file and every `.data-K-of-M` shard it needs are there.
 
     Example:
-    >>> checkpoints_on_disk("runs/esrgan/ckpt")
-    [(4000, 'runs/esrgan/ckpt/ckpt-4000'), (5000, 'runs/esrgan/ckpt/ckpt-5000')]
+    >>> path = tf.train.Checkpoint(step=tf.Variable(1)).write("ckpts/ckpt-7")
+    >>> checkpoints_on_disk("ckpts")
+    [(7, 'ckpts/ckpt-7')]
     """
     try:
         names = tf.io.gfile.listdir(directory)

@@ -51,8 +51,9 @@ def shown(path):
     """`path` as text that can always be printed (undecodable bytes of a file name escaped).
 
     Example:
-    >>> shown(os.fsdecode(b"caf\xe9.png"))
-    'caf\\xe9.png'
+    >>> import os
+    >>> shown(os.fsdecode(b"caf\\xe9.png"))
+    'caf\\\\xe9.png'
     """
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
@@ -339,8 +340,9 @@ def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
         `ImageInfo(width, height, channels, dtype)`.
 
     Example:
-    >>> probe_image("../shared/data/Set5/baby.png")
-    ImageInfo(width=512, height=512, channels=3, dtype='uint8')
+    >>> write_image("probe.png", np.zeros((24, 32, 4), np.uint8))
+    >>> probe_image("probe.png")
+    ImageInfo(width=32, height=24, channels=4, dtype='uint8')
     """
     return _open(path, max_pixels, decode=False)
 
