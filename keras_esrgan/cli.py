@@ -327,7 +327,7 @@ def _add_upscale(sub):
         "--max-memory", type=_positive_float, default=None, metavar="GIB",
         help="memory budget of one image's whole job (input, output, network), in GiB; an "
         "image that needs more is reported and skipped before it is decoded (default: "
-        f"{DEFAULT_MEMORY_SHARE:.0%} of the machine's memory)",
+        f"{DEFAULT_MEMORY_SHARE * 100:.0f}%% of the machine's memory)",
     )
     p.add_argument(
         "--outscale", type=_positive_float, default=None, metavar="X",

@@ -731,6 +731,15 @@ def test_cli_skips_an_image_over_the_budget_before_decoding_it(tmp_path, weights
     assert decoded == ["small.png"] and listing(tmp_path / "out") == ["small_out.png"]
 
 
+def test_upscale_help_documents_the_budget_and_signals():
+    from keras_esrgan.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = " ".join(sub.choices["upscale"].format_help().split())
+    assert "--max-memory GIB" in text and "default: 80% of the machine's memory" in text
+    assert "SIGTERM is handled like Ctrl-C (exit code 143" in text
+
+
 # --- 9. arguments: inf, nan and friends --------------------------------------------------------
 
 
