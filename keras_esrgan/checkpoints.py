@@ -6,12 +6,96 @@ checkpoint (generator, EMA generator, discriminator, both optimizers' slots and 
 the trainer's step and epoch), and it only becomes the one resumed from when it is complete:
 TF writes the data to temporary files, renames them, then atomically rewrites the `checkpoint`
 index file. A SIGKILL at any moment leaves the previous checkpoint in force.
+
+Progress is never thrown away by a damaged directory: the checkpoints resumed from are the
+complete `ckpt-N` files on disk (index and every data shard), newest first, whatever the
+`checkpoint` state file says; an unparsable, empty or stale state file is set aside and rebuilt
+from them. A checkpoint is never written over: when a run resumes from an older checkpoint (the
+newest was unreadable), its saves are numbered after the highest `ckpt-N` on disk instead of by
+step (the step is stored inside the checkpoint either way).
 """
 
 import os
+import re
+import time
+import uuid
 
 import keras
 import tensorflow as tf
+
+_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+_ANY = re.compile(r"^ckpt-(\d+)\.(index|data-\d+-of-\d+)$")
+_SHARD = re.compile(r"^ckpt-(\d+)\.data-(\d+)-of-(\d+)$")
+
+
+def checkpoints_on_disk(directory):
+    """The complete `ckpt-N` checkpoints in `directory`, oldest first, as `[(N, prefix)]`.
+
+    Complete: the `.index` file and every `.data-K-of-M` shard it needs are there.
+
+    Example:
+    >>> path = tf.train.Checkpoint(step=tf.Variable(1)).write("ckpts/ckpt-7")
+    >>> checkpoints_on_disk("ckpts")
+    [(7, 'ckpts/ckpt-7')]
+    """
+    try:
+        names = tf.io.gfile.listdir(directory)
+    except tf.errors.NotFoundError:
+        return []
+    shards = {}
+    for name in names:
+        match = _SHARD.match(name)
+        if match:
+            number, k, total = map(int, match.groups())
+            shards.setdefault((number, total), set()).add(k)
+    found = []
+    for name in names:
+        match = _INDEX.match(name)
+        if not match:
+            continue
+        number = int(match.group(1))
+        if any(have == set(range(total)) for (n, total), have in shards.items() if n == number):
+            found.append((number, os.path.join(directory, f"ckpt-{number}")))
+    return sorted(found)
+
+
+def _highest_number(directory):
+    """The highest N of any `ckpt-N.*` file, complete or not (-1 if none)."""
+    try:
+        names = tf.io.gfile.listdir(directory)
+    except tf.errors.NotFoundError:
+        return -1
+    return max((int(m.group(1)) for m in map(_ANY.match, names) if m), default=-1)
+
+
+def _read_state(directory):
+    """`tf.train.get_checkpoint_state`, or None if the file is missing or unreadable."""
+    try:
+        return tf.train.get_checkpoint_state(directory)
+    except (ValueError, tf.errors.OpError):  # an empty file raises ValueError
+        return None
+
+
+def _write_state(directory, names):
+    """Write the `checkpoint` state file listing `names` (oldest first), atomically."""
+    text = f'model_checkpoint_path: "{names[-1]}"\n'
+    text += "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names)
+    tmp = os.path.join(directory, f".checkpoint.tmp-{uuid.uuid4().hex[:12]}")
+    with tf.io.gfile.GFile(tmp, "w") as fh:
+        fh.write(text)
+    tf.io.gfile.rename(tmp, os.path.join(directory, "checkpoint"), overwrite=True)
+
+
+def _describe_generator(shapes):
+    """An RRDBNet's architecture read off the shapes of its flat weight list (kernels HWIO)."""
+    n = len(shapes)
+    if n < 12 or (n - 12) % 30 or any(len(shapes[i]) != 4 for i in (0, 2, n - 2)):
+        return f"{n} generator variables (not an RRDBNet)"
+    first, grow, last = shapes[0], shapes[2], shapes[n - 2]
+    return (
+        f"RRDBNet(num_feat={first[3]}, num_block={(n - 12) // 30}, num_grow_ch={grow[3]}, "
+        f"{first[2]} input channels to conv_first, num_out_ch={last[3]})"
+    )
 
 
 def _task_id(strategy):
@@ -86,8 +170,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._is_chief = strategy.extended.should_checkpoint
         if self._epoch is None:
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self._checkpoint = tf.train.Checkpoint(epoch=self._epoch, **model.checkpoint_objects())
-        self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, self.max_to_keep)
+        self._objects = model.checkpoint_objects()
+        self._checkpoint = tf.train.Checkpoint(epoch=self._epoch, **self._objects)
+        if self._is_chief:
+            self._repair_state()
+            self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, self.max_to_keep)
         restored = self._restore()
         self._last_saved = self._step()
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
@@ -102,18 +189,78 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self._print(f"resumed from {restored} at step {self._last_saved}, epoch {initial_epoch + 1}")
         model._initial_epoch = initial_epoch or None
 
+    def _repair_state(self):
+        """Make the `checkpoint` state file list the complete checkpoints on disk.
+
+        TF's CheckpointManager sees no checkpoint at all when the state file does not parse
+        (training would restart at step 0 and write over ckpt-N files of the same names) and
+        raises a bare ValueError when it is empty. An unreadable file is kept beside, renamed.
+        """
+        on_disk = checkpoints_on_disk(self.directory)
+        state_path = os.path.join(self.directory, "checkpoint")
+        state = _read_state(self.directory)
+        if state is None and tf.io.gfile.exists(state_path):
+            aside = f"{state_path}.unreadable-{int(time.time())}"
+            tf.io.gfile.rename(state_path, aside, overwrite=True)
+            self._print(f"the state file {state_path} is unreadable; kept as {aside}")
+        if not on_disk:
+            return
+        newest = on_disk[-1][1]
+        listed = state.model_checkpoint_path if state is not None else None
+        if listed is None or os.path.basename(listed) != os.path.basename(newest):
+            _write_state(self.directory, [f"ckpt-{n}" for n, _ in on_disk])
+            if state is None or listed is not None:
+                self._print(f"rebuilt {state_path} from the checkpoints on disk (newest {newest})")
+
+    def _check_fits(self, path):
+        """Raise a clear ValueError if the checkpoint's model weights are not this model's."""
+        saved = dict(tf.train.list_variables(path))
+        for key in ("generator", "ema_generator", "discriminator"):
+            variables = self._objects.get(key)
+            if variables is None:
+                continue
+            ours = [tuple(v.shape) for v in variables]
+            theirs, i = [], 0
+            while f"{key}/{i}/.ATTRIBUTES/VARIABLE_VALUE" in saved:
+                theirs.append(tuple(saved[f"{key}/{i}/.ATTRIBUTES/VARIABLE_VALUE"]))
+                i += 1
+            if ours == theirs or not theirs:
+                continue
+            if key == "discriminator":
+                diff = next((j for j, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+                detail = (
+                    f"its discriminator has {len(theirs)} variables (#{diff}: "
+                    f"{theirs[diff] if diff < len(theirs) else '-'}) where this model's "
+                    f"{type(self.model.discriminator).__name__} has {len(ours)} "
+                    f"(#{diff}: {ours[diff] if diff < len(ours) else '-'})"
+                )
+            else:
+                config = ", ".join(f"{k}={v}" for k, v in self.model.generator.config.items())
+                detail = f"its {key} is {_describe_generator(theirs)}, this model's is RRDBNet({config})"
+            raise ValueError(
+                f"TrainingCheckpoint: {path} is of another architecture: {detail}. Use another "
+                "directory, or build the model the checkpoint was saved from."
+            )
+
     def _restore(self):
-        """Restore the newest readable checkpoint; returns its path (None if there is none)."""
+        """Restore the newest readable checkpoint on disk; returns its path (None if none)."""
         # Newest first; an unreadable checkpoint (e.g. damaged data files) falls back to the
         # previous one rather than failing the run.
-        candidates = list(reversed(self._manager.checkpoints))
+        candidates = [path for _, path in reversed(checkpoints_on_disk(self.directory))]
         for path in candidates:
             try:
+                self._check_fits(path)
                 status = self._checkpoint.restore(path)
             except (tf.errors.OpError, IndexError) as err:
                 # A damaged file (disk trouble; TF itself never leaves a partial checkpoint).
                 self._print(f"cannot read {path} ({type(err).__name__}: {err}); trying an older one")
                 continue
+            except ValueError as err:
+                if str(err).startswith("TrainingCheckpoint:"):
+                    raise
+                raise ValueError(
+                    f"TrainingCheckpoint: {path} does not fit this model ({err}); use another directory"
+                ) from None
             try:
                 status.assert_existing_objects_matched()
             except AssertionError as err:
@@ -129,8 +276,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def _save(self):
         step = self._step()
         if self._is_chief:
-            path = self._manager.save(checkpoint_number=step)
-            self._print(f"saved {path}")
+            # Named by step unless that name (or a later one) is already on disk, e.g. after
+            # resuming from an older checkpoint: then after the highest, never over a file.
+            highest = _highest_number(self.directory)
+            number = step if step > highest else highest + 1
+            path = self._manager.save(checkpoint_number=number)
+            note = "" if number == step else f" (step {step}; ckpt-{highest} is on disk already)"
+            self._print(f"saved {path}{note}")
         else:
             scratch = os.path.join(self.directory, f".worker-{_task_id(self.model.distribute_strategy)}")
             self._checkpoint.write(os.path.join(scratch, "ckpt"))

@@ -11,12 +11,16 @@ can fix (bad paths, bad weights, bad images) are printed as one line, not a trac
 
 import argparse
 import os
+import signal
 import sys
+import time
 
+from keras_esrgan.images import shown
 from keras_esrgan.inference import (
     BYTES_PER_PIXEL,
     DEFAULT_BLEND,
     DEFAULT_MEMORY_BUDGET,
+    DEFAULT_MEMORY_SHARE,
     DEFAULT_TILE_PAD,
 )
 
@@ -47,33 +51,61 @@ def _positive_float(text):
     return value
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that every temporary file is removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _clean_stale_temp_files(folder, started, name=None):
+    """Remove what an interrupted earlier run left in `folder` (see keras_esrgan.atomic)."""
+    from keras_esrgan.atomic import remove_stale_temp_files
+
+    removed = remove_stale_temp_files(folder or ".", before=started, name=name)
+    if removed:
+        print(
+            f"keras-esrgan: removed {len(removed)} temporary file(s) an interrupted run left in "
+            f"{shown(folder or '.')}", file=sys.stderr,
+        )
+
+
+def _exists(path):
+    return FileExistsError(f"{shown(path)} exists (pass --overwrite to replace it)")
+
+
 def _convert(args):
     from keras_esrgan.weights import load_generator, save_generator
 
+    started = time.time()
     overrides = {k: v for k, v in (("scale", args.scale), ("num_in_ch", args.num_in_ch)) if v}
-    generator = load_generator(args.input, **overrides)
     if os.path.exists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
-    save_generator(generator, args.output)
+        raise _exists(args.output)
+    generator = load_generator(args.input, **overrides)
+    _clean_stale_temp_files(os.path.dirname(args.output), started, os.path.basename(args.output))
+    save_generator(generator, args.output, overwrite=args.overwrite)
     arch = ", ".join(f"{k}={v}" for k, v in generator.config.items())
-    print(f"{args.input} -> {args.output}: RRDBNet({arch}), {generator.count_params():,} parameters")
+    print(f"{shown(args.input)} -> {shown(args.output)}: RRDBNet({arch}), {generator.count_params():,} parameters")
     return 0
 
 
 def _interpolate(args):
     if not args.output.lower().endswith(_GENERATOR_EXTENSIONS):
         allowed = ", ".join(_GENERATOR_EXTENSIONS)
-        raise ValueError(f"{args.output}: the output must end in {allowed}")
+        raise ValueError(f"{shown(args.output)}: the output must end in {allowed}")
     if os.path.exists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
+        raise _exists(args.output)
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
     from keras_esrgan.interpolation import interpolate
     from keras_esrgan.weights import save_generator
 
+    started = time.time()
     generator = interpolate(args.psnr, args.gan, args.alpha)
-    save_generator(generator, args.output)  # atomic: temporary file, then rename
-    print(f"(1 - {args.alpha:g}) x {args.psnr} + {args.alpha:g} x {args.gan} -> {args.output}")
+    _clean_stale_temp_files(os.path.dirname(args.output), started, os.path.basename(args.output))
+    save_generator(generator, args.output, overwrite=args.overwrite)  # atomic, never over a newcomer
+    print(f"(1 - {args.alpha:g}) x {shown(args.psnr)} + {args.alpha:g} x {shown(args.gan)} -> {shown(args.output)}")
     return 0
 
 
@@ -96,7 +128,7 @@ def _evaluate(args):
     from keras_esrgan.weights import load_generator
 
     if args.json and os.path.exists(args.json) and not args.overwrite:
-        raise FileExistsError(f"{args.json} exists (pass --overwrite to replace it)")
+        raise _exists(args.json)
     generator = load_generator(args.weights)
     result = evaluate(
         generator,
@@ -110,7 +142,7 @@ def _evaluate(args):
     )
     print(format_table(result, args.name or os.path.basename(args.weights)))
     if args.json:
-        write_json(args.json, [s.as_dict() for s in result])
+        write_json(args.json, [s.as_dict() for s in result], overwrite=args.overwrite)
     return 0
 
 
@@ -140,7 +172,7 @@ def collect_images(inputs):
             ]
             if not found:
                 kinds = ", ".join(IMAGE_EXTENSIONS)
-                problems.append(f"{item}: no image files ({kinds}) in this folder")
+                problems.append(f"{shown(item)}: no image files ({kinds}) in this folder")
         else:
             found = [item]
         for path in found:
@@ -154,8 +186,10 @@ def collect_images(inputs):
 def output_path(path, image, outdir, suffix="out", ext="auto"):
     """Where `keras-esrgan upscale` writes the result for `path`: `OUTDIR/<stem>_<suffix>.<ext>`.
 
+    `image` is the input array, or its `keras_esrgan.images.ImageInfo` (from the header).
     `ext="auto"` keeps the input's extension. PNG replaces it when the result could not be
-    stored otherwise: 16-bit images (only PNG keeps 16 bits here) and RGBA to JPEG.
+    stored otherwise: 16-bit images (only PNG keeps 16 bits here), RGBA to JPEG, and GIF
+    (which would quantize the result to 256 colours).
 
     Example:
     >>> output_path("in/cat.jpg", np.zeros((4, 4, 3), np.uint8), "out")
@@ -163,8 +197,11 @@ def output_path(path, image, outdir, suffix="out", ext="auto"):
     """
     stem, in_ext = os.path.splitext(os.path.basename(path))
     ext = in_ext.lstrip(".").lower() if ext == "auto" else ext.lower()
-    rgba = image.ndim == 3 and image.shape[-1] == 4
-    if image.dtype == "uint16" or (rgba and ext in ("jpg", "jpeg")):
+    if hasattr(image, "channels"):
+        dtype, channels = image.dtype, image.channels
+    else:
+        dtype, channels = str(image.dtype), (1 if image.ndim == 2 else image.shape[-1])
+    if dtype == "uint16" or (channels == 4 and ext in ("jpg", "jpeg")) or ext == "gif":
         ext = "png"
     name = f"{stem}_{suffix}" if suffix else stem
     return os.path.join(outdir, f"{name}.{ext}")
@@ -174,9 +211,10 @@ def _upscale(args):
     import tensorflow as tf
     from tqdm import tqdm
 
-    from keras_esrgan.images import read_image, write_image
+    from keras_esrgan.images import probe_image, read_image, write_image
     from keras_esrgan.inference import Upscaler
 
+    started = time.time()
     files, problems = collect_images(args.inputs)
     for message in problems:
         print(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
@@ -192,40 +230,48 @@ def _upscale(args):
         precision=args.precision,
         alpha_mode=args.alpha_mode,
         max_tile_pixels=args.max_tile_pixels,
+        max_memory=None if args.max_memory is None else args.max_memory * 2**30,
     )
     os.makedirs(args.output, exist_ok=True)
+    _clean_stale_temp_files(args.output, started)
     inputs = {os.path.realpath(path) for path in files}
     written = {}  # real output path -> the input it came from, in this run
     failed = len(problems)
     progress = tqdm(files, unit="image", desc="upscale", disable=None, file=sys.stderr)
     for path in progress:
-        progress.set_postfix_str(os.path.basename(path), refresh=False)
+        progress.set_postfix_str(shown(os.path.basename(path)), refresh=False)
         try:
-            image = read_image(path)
-            out = output_path(path, image, args.output, args.suffix, args.ext)
+            # The header first: what does not fit is refused before it is decoded.
+            info = probe_image(path)
+            out = output_path(path, info, args.output, args.suffix, args.ext)
             real = os.path.realpath(out)
             if real in written:
                 raise FileExistsError(
-                    f"its output {out} is also the output of {written[real]} (same name); "
-                    "rename one or run them separately"
+                    f"its output {shown(out)} is also the output of {shown(written[real])} (same "
+                    "name); rename one or run them separately"
                 )
             if not args.overwrite:
                 if real in inputs:
                     raise FileExistsError(
-                        f"its output {out} is an input (pass --overwrite to replace it)"
+                        f"its output {shown(out)} is an input (pass --overwrite to replace it)"
                     )
-                if os.path.exists(out):
-                    raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
-            write_image(out, upscaler(image, outscale=args.outscale))
+                if os.path.lexists(out):
+                    raise _exists(out)
+            upscaler.check_memory(
+                info.height, info.width, info.channels, info.dtype, args.outscale, name=shown(path)
+            )
+            image = read_image(path)
+            # Without --overwrite the result never replaces a file that appeared meanwhile.
+            write_image(out, upscaler(image, outscale=args.outscale), overwrite=args.overwrite)
             written[real] = path
         except _PER_IMAGE_ERRORS + (tf.errors.OpError,) as err:
             failed += 1
             message = getattr(err, "message", None) or str(err)
-            if path not in message:
-                message = f"{path}: {message}"
+            if shown(path) not in message:
+                message = f"{shown(path)}: {message}"
             progress.write(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
     progress.close()
-    summary = f"{len(written)} of {len(files)} image(s) upscaled into {args.output}"
+    summary = f"{len(written)} of {len(files)} image(s) upscaled into {shown(args.output)}"
     if upscaler.fp32_fallbacks:
         summary += f" ({upscaler.fp32_fallbacks} tile(s) re-run in float32 after bf16 NaN/Inf)"
     if failed:
@@ -238,9 +284,12 @@ def _add_upscale(sub):
     p = sub.add_parser(
         "upscale",
         help="upscale image files and folders",
-        description="Upscale images with an RRDBNet generator. One unreadable input is reported "
-        "on stderr and skipped; the exit code is 1 if any input failed. Outputs are written "
-        "atomically and never replace an existing file unless --overwrite is given.",
+        description="Upscale images with an RRDBNet generator. One unreadable input (or one "
+        "too large for the memory budget, or animated) is reported on stderr and skipped; the "
+        "exit code is 1 if any input failed. Outputs are written atomically and never replace "
+        "an existing file (even one created during the run) unless --overwrite is given. "
+        "SIGTERM is handled like Ctrl-C (exit code 143, no temporary files left), and a run "
+        "first removes the temporary files a killed run left in the output folder.",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="IN", help="image files, or folders of images (not recursive)"
@@ -273,6 +322,12 @@ def _add_upscale(sub):
         "--max-tile-pixels", type=_non_negative_int, default=None, metavar="PIXELS",
         help=f"pixel budget of one tile for automatic tiling (default: {fp32_px} in fp32, "
         f"{bf16_px} in bf16)",
+    )
+    p.add_argument(
+        "--max-memory", type=_positive_float, default=None, metavar="GIB",
+        help="memory budget of one image's whole job (input, output, network), in GiB; an "
+        "image that needs more is reported and skipped before it is decoded (default: "
+        f"{DEFAULT_MEMORY_SHARE * 100:.0f}%% of the machine's memory)",
     )
     p.add_argument(
         "--outscale", type=_positive_float, default=None, metavar="X",
@@ -385,19 +440,32 @@ def main(argv=None):
     """Entry point of the `keras-esrgan` console script; returns the process exit code.
 
     0: everything succeeded; 1: an error, or (upscale) at least one input failed; 2: bad
-    command-line usage (argparse); 130: interrupted.
+    command-line usage (argparse); 130: interrupted (Ctrl-C, SIGINT); 143: terminated
+    (SIGTERM, handled like Ctrl-C: the image being written is abandoned and its temporary file
+    removed).
 
     Example: `keras-esrgan upscale photos/ -o out/ --weights RealESRGAN_x4plus.pth --outscale 2`
     """
     args = build_parser().parse_args(argv)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
     try:
         return args.func(args)
     except (OSError, ValueError, TypeError) as err:  # WeightsFileError, ImageError: ValueError
-        print(f"keras-esrgan {args.command}: error: {err}", file=sys.stderr)
+        print(f"keras-esrgan {args.command}: error: {shown(str(err))}", file=sys.stderr)
         return 1
+    except Terminated:
+        print(f"keras-esrgan {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"keras-esrgan {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

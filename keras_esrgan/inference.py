@@ -68,6 +68,11 @@ ALPHA_MODES = ("model", "resize")
 # fp32 and 724^2 in bf16, which keeps a 2048^2 -> 8192^2 upscale under 3 GiB in all.
 BYTES_PER_PIXEL = {"fp32": 3 * 1024, "bf16": 2 * 1024}
 DEFAULT_MEMORY_BUDGET = 1024**3
+# The share of the machine's memory (RAM, or the cgroup's limit in a container) a whole upscale
+# may take by default (`Upscaler(max_memory=None)`): the rest is the OS, the Python process and
+# TensorFlow themselves. An image that does not fit is refused before it is decoded (the CLI)
+# or before any work (`Upscaler.__call__`), instead of the process being OOM-killed.
+DEFAULT_MEMORY_SHARE = 0.8
 
 # Context pixels per window side that are never used, and the cross-fade beyond them, so
 # neighbours overlap by 80. Measured with the real RealESRGAN_x4plus weights on Set14 LR images
@@ -117,6 +122,57 @@ class TilePlan(NamedTuple):
     def window(self):
         """`(h, w)` of every window."""
         return self.rows[0][1] - self.rows[0][0], self.cols[0][1] - self.cols[0][0]
+
+
+def physical_memory():
+    """Bytes of memory this process may use: physical RAM (`os.sysconf`), or the cgroup's limit
+    when that is lower (containers); None if neither can be read.
+
+    Example:
+    >>> physical_memory() > 2**30
+    True
+    """
+    total = None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < (total or float("inf")):
+            total = int(text)
+    return total
+
+
+def default_max_memory():
+    """The default whole-job memory budget of `Upscaler`: `DEFAULT_MEMORY_SHARE` of
+    `physical_memory()` (None, no budget, where that is unknown)."""
+    total = physical_memory()
+    return None if total is None else int(total * DEFAULT_MEMORY_SHARE)
+
+
+def _gib(n):
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _size_arg(name, value):
+    """A non-negative integer argument (ints or integral floats), or None; clear errors for
+    inf, nan, strings and negatives instead of OverflowError/ValueError from int()."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < 0
+        or int(value) != value
+    ):
+        raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+    return int(value)
 
 
 def cpu_supports_bf16(cpuinfo="/proc/cpuinfo"):
@@ -386,6 +442,10 @@ class Upscaler:
         max_tile_pixels: pixel budget of one window for `tile=None`. Default:
             `DEFAULT_MEMORY_BUDGET` (1 GiB) / `BYTES_PER_PIXEL` of the precision, i.e. 349,525
             pixels (591^2) in fp32 and 524,288 (724^2) in bf16.
+        max_memory: bytes the whole job of one image (input copies, output, network, weights:
+            `memory_needed`) may take; an image over it is refused with `ImageTooLargeError`
+            before any work. Default: `DEFAULT_MEMORY_SHARE` (80%) of the machine's memory
+            (`physical_memory`, the cgroup limit in a container).
 
     Attributes:
         precision: what `precision` resolved to on this machine, `"fp32"` or `"bf16"`.
@@ -423,15 +483,21 @@ class Upscaler:
         alpha_mode="model",
         max_tile_pixels=None,
         blend=DEFAULT_BLEND,
+        max_memory=None,
     ):
         self.precision = resolve_precision(precision)
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"alpha_mode must be one of {ALPHA_MODES}, got {alpha_mode!r}")
         self.alpha_mode = alpha_mode
-        sizes = dict(tile=tile, tile_pad=tile_pad, blend=blend, max_tile_pixels=max_tile_pixels)
-        for name, value in sizes.items():
-            if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
-                raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+        tile, tile_pad, blend, max_tile_pixels = (
+            _size_arg(name, value) for name, value in
+            (("tile", tile), ("tile_pad", tile_pad), ("blend", blend), ("max_tile_pixels", max_tile_pixels))
+        )
+        if max_memory is not None and not (
+            isinstance(max_memory, (int, float, np.integer, np.floating))
+            and not isinstance(max_memory, bool) and max_memory > 0 and not math.isnan(max_memory)
+        ):
+            raise ValueError(f"max_memory must be a positive number of bytes or None, got {max_memory!r}")
         if tile_pad is None or blend is None:
             raise ValueError("tile_pad and blend must be non-negative integers, not None")
         if max_tile_pixels is not None and max_tile_pixels < 1:
@@ -465,6 +531,7 @@ class Upscaler:
             if max_tile_pixels is not None
             else DEFAULT_MEMORY_BUDGET // BYTES_PER_PIXEL[self.precision]
         )
+        self.max_memory = default_max_memory() if max_memory is None else max_memory
         self.fp32_fallbacks = 0
         self._models = {}
         self._functions = {}
@@ -564,6 +631,83 @@ class Upscaler:
         rows = tile_windows(hp, min(wh, hp), wh - overlap, f)
         cols = tile_windows(wp, min(ww, wp), ww - overlap, f)
         return TilePlan(hp, wp, rows, cols)
+
+    def memory_needed(self, height, width, channels=3, dtype="uint8", outscale=None):
+        """Estimated peak host memory, in bytes, of upscaling one `(height, width)` image.
+
+        The sum of what exists at once at the peak: the input and its float32 copy (and the
+        RGB copies grey and RGBA images run as), the output array, the float band or whole float
+        output the network's results are rounded from, the network's activations for one window
+        (`BYTES_PER_PIXEL`) and the weights. A `__call__` on an image whose estimate exceeds
+        `max_memory` is refused before any work. The process itself (Python, TensorFlow: about
+        0.5 GB) comes on top.
+
+        Args:
+            height, width: input size; channels: 1, 3 or 4; dtype: `"uint8"`/`"uint16"`;
+            outscale: as for `__call__`.
+
+        Returns:
+            dict of bytes: `input` (the image and its float copies), `output` (the result),
+            `bands` (float results before rounding), `network` (activations of one window),
+            `weights`, and their `total`.
+
+        Example:
+        >>> up = Upscaler(keras_esrgan.RRDBNet(), precision="fp32")   # the full x4 model
+        >>> round(up.memory_needed(2048, 2048)["total"] / 2**30, 2)   # GiB, 16 windows of 572^2
+        1.62
+        """
+        item = np.dtype(dtype).itemsize
+        s, f = self.scale, self.unshuffle_factor
+        plan = self.tile_plan(height, width)
+        hp, wp = plan.height, plan.width
+        pixels = height * width
+        inputs = pixels * channels * (item + 4)  # the image and its float32 copy
+        if channels != 3:
+            inputs += pixels * 3 * 4  # the RGB copy a grey image (or alpha) runs as
+        if channels == 4:
+            inputs += 4 * pixels * 3 * 4  # the pull-push fill of transparent pixels
+        if (hp, wp) != (height, width):
+            inputs += hp * wp * 3 * 4  # the padded copy
+        out_h, out_w = (s * height, s * width) if outscale is None else _out_size(height, width, outscale)
+        resize = (out_h, out_w) != (s * height, s * width)
+        output = s * s * pixels * channels * (4 if resize else item)
+        if resize:
+            output += out_h * out_w * channels * (4 + item)  # resized float32, then rounded
+        wh, ww = plan.window
+        if plan.num_tiles == 1:
+            band = s * s * hp * wp
+            bands = band * 3 * (4 + item)  # the float output and its rounded copy
+        else:
+            band = s * wh * s * wp
+            bands = band * 3 * 4 + s * wh * s * ww * (2 * 3 + 1) * 4  # band, window, weights
+        if channels != 3:
+            bands += band * 4  # the luma of a grey run
+        bands += (inputs + output + bands) // 20 + 65536  # the small arrays between, rounded up
+        network = wh * ww * BYTES_PER_PIXEL[self.precision]
+        weights = self.generator.count_params() * (4 if self.precision == "fp32" else 6)
+        total = inputs + output + bands + network + weights
+        return dict(input=inputs, output=output, bands=bands, network=network, weights=weights, total=total)
+
+    def check_memory(self, height, width, channels=3, dtype="uint8", outscale=None, name="image"):
+        """Raise `ImageTooLargeError` if upscaling such an image would exceed `max_memory`.
+
+        `name` (e.g. the file) starts the message. The CLI calls this with the size read from
+        the file's header (`keras_esrgan.images.probe_image`), before decoding it.
+        """
+        if self.max_memory is None:
+            return
+        need = self.memory_needed(height, width, channels, dtype, outscale)
+        if need["total"] > self.max_memory:
+            from keras_esrgan.images import ImageTooLargeError
+
+            raise ImageTooLargeError(
+                f"{name}: upscaling {width}x{height} ({channels} channel(s), {dtype}) to "
+                f"x{self.scale if outscale is None else outscale} needs about {_gib(need['total'])} "
+                f"(input {_gib(need['input'])}, output {_gib(need['output'])}, network "
+                f"{_gib(need['network'] + need['bands'])}), more than the memory budget of "
+                f"{_gib(self.max_memory)}; cut the image into parts, or raise the budget "
+                "(max_memory=, --max-memory) if the machine has the memory"
+            )
 
     def strips(self, x):
         """Yield the network's output on float32 RGB in finished bands of rows, top to bottom.
@@ -680,6 +824,8 @@ class Upscaler:
         Raises:
             TypeError: not a numpy array, or a dtype other than uint8/uint16 (float included).
             ValueError: a shape that is not an image (2 or 5 channels, zero size, 4-D).
+            ImageTooLargeError (an ImageError, a ValueError): the whole job would need more
+                than `max_memory` (see `memory_needed`).
 
         Example:
         >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
@@ -690,7 +836,10 @@ class Upscaler:
         peak = _PEAK[image.dtype]
         h, w = image.shape[:2]
         s = self.scale
-        x = image.reshape(h, w, -1).astype(np.float32) / np.float32(peak)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        self.check_memory(h, w, channels, image.dtype.name, outscale, name="upscale")
+        x = image.reshape(h, w, -1).astype(np.float32)
+        x /= np.float32(peak)
         channels = x.shape[-1]
         size = (s * h, s * w) if outscale is None else _out_size(h, w, outscale)
         resize = size != (s * h, s * w)
@@ -732,6 +881,7 @@ def upscale(
     precision="auto",
     alpha_mode="model",
     blend=DEFAULT_BLEND,
+    max_memory=None,
 ):
     """Upscale one image: `Upscaler(generator, ...)(image, outscale)` in one call.
 
@@ -753,6 +903,6 @@ def upscale(
     """
     upscaler = Upscaler(
         generator, tile=tile, tile_pad=tile_pad, precision=precision, alpha_mode=alpha_mode,
-        blend=blend,
+        blend=blend, max_memory=max_memory,
     )
     return upscaler(image, outscale=outscale)

@@ -245,6 +245,8 @@ def _torch_arrays(state, layer_names, name):
         suffix = f"features.{TORCHVISION_INDEX[layer]}."
         found = {}
         for key, value in state.items():
+            if not isinstance(key, str) or not isinstance(value, np.ndarray):
+                continue  # metadata beside the tensors
             for param in ("weight", "bias"):
                 # "features.0.weight", or with a prefix: "module.features.0.weight"
                 if key == suffix + param or key.endswith("." + suffix + param):

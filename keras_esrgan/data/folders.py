@@ -16,9 +16,10 @@ by 257). Greyscale becomes 3 equal channels. Alpha is dropped: the stored colour
 pixels is kept as it is, as BasicSR's `cv2.IMREAD_COLOR` loading does.
 
 Files are decoded inside `tf.data` by `keras_esrgan.images.read_image`; one that cannot be read
-(corrupt, truncated, not an image, size mismatch) is logged by name as a warning (once per file)
-on the `keras_esrgan.data` logger and skipped, so an epoch never crashes on it and never quietly
-has fewer images.
+(corrupt, truncated, not an image, size mismatch, over the pixel budget or Pillow's
+decompression-bomb limit, animated) is logged by name as a warning (once per file) on the
+`keras_esrgan.data` logger and skipped, so an epoch never crashes on it and never quietly has
+fewer images. File names go through `tf.data` as bytes, so names that are not valid UTF-8 work.
 """
 
 import logging
@@ -29,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_esrgan.data.degrade import bicubic_downsample
-from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
+from keras_esrgan.images import IMAGE_EXTENSIONS, read_image, shown
 
 logger = logging.getLogger("keras_esrgan.data")
 
@@ -40,7 +41,7 @@ def _image_files(directory):
     """{stem: path} of the image files directly in `directory` (not recursive)."""
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"image folder not found: {directory}")
+        raise FileNotFoundError(f"image folder not found: {shown(directory)}")
     files = {}
     for name in sorted(os.listdir(directory)):
         stem, ext = os.path.splitext(name)
@@ -49,18 +50,19 @@ def _image_files(directory):
             continue
         if stem in files:
             raise ValueError(
-                f"{directory}: two images named {stem!r} ({os.path.basename(files[stem])} and "
-                f"{name}); keep one so that pairs are unambiguous"
+                f"{shown(directory)}: two images named {shown(stem)!r} "
+                f"({shown(os.path.basename(files[stem]))} and {shown(name)}); keep one so that "
+                "pairs are unambiguous"
             )
         files[stem] = path
     if not files:
-        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {directory}")
+        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {shown(directory)}")
     return files
 
 
 def _name_list(names, limit=10):
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    text = ", ".join(shown(n) for n in names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def list_image_pairs(hr_dir, lr_dir=None, scale=4):
@@ -104,16 +106,16 @@ def list_image_pairs(hr_dir, lr_dir=None, scale=4):
     if unmatched:
         logger.warning(
             "%d HR image(s) in %s have no LR image NAME.* or NAMEx%d.* in %s, skipped: %s",
-            len(unmatched), hr_dir, scale, lr_dir, _name_list(unmatched),
+            len(unmatched), shown(hr_dir), scale, shown(lr_dir), _name_list(unmatched),
         )
     orphans = [os.path.basename(p) for s, p in lr_files.items() if s not in used]
     if orphans:
         logger.warning(
             "%d LR image(s) in %s have no HR image in %s, unused: %s",
-            len(orphans), lr_dir, hr_dir, _name_list(orphans),
+            len(orphans), shown(lr_dir), shown(hr_dir), _name_list(orphans),
         )
     if not pairs:
-        raise ValueError(f"no image in {hr_dir} has a partner in {lr_dir} (scale {scale})")
+        raise ValueError(f"no image in {shown(hr_dir)} has a partner in {shown(lr_dir)} (scale {scale})")
     return pairs
 
 
@@ -146,7 +148,8 @@ class _PairLoader:
         logger.warning("skipped: %s", message)
 
     def __call__(self, hr_path, lr_path):
-        hr_path, lr_path = hr_path.decode(), lr_path.decode() or None
+        # Paths arrive as the file system's bytes (see image_folder).
+        hr_path, lr_path = os.fsdecode(hr_path), os.fsdecode(lr_path) or None
         empty = np.zeros((0, 0, 3), self.dtype)
         s = self.scale
         try:
@@ -158,14 +161,14 @@ class _PairLoader:
         if lr_path is None:
             (hh, hw) = hr.shape[:2]
             if hh < s or hw < s:
-                self._skip(hr_path, f"{hr_path}: {hw}x{hh} is smaller than the scale {s}")
+                self._skip(hr_path, f"{shown(hr_path)}: {hw}x{hh} is smaller than the scale {s}")
                 return empty, empty, False
             return lr, np.ascontiguousarray(hr[: hh - hh % s, : hw - hw % s]), True
         (h, w), (hh, hw) = lr.shape[:2], hr.shape[:2]
         if not (h * s <= hh < (h + 1) * s and w * s <= hw < (w + 1) * s):
             self._skip(
                 hr_path,
-                f"{hr_path} ({hw}x{hh}) and {lr_path} ({w}x{h}): the HR image is not {s} times "
+                f"{shown(hr_path)} ({hw}x{hh}) and {shown(lr_path)} ({w}x{h}): the HR image is not {s} times "
                 f"the LR image",
             )
             return empty, empty, False
@@ -240,8 +243,9 @@ def image_folder(
         lr = bicubic_downsample(hr, scale, method=method)
         return tf.cast(tf.round(lr * levels), tf_dtype), hr
 
+    # Bytes, not str: TensorFlow encodes str as UTF-8, which a file name need not be.
     paths = tf.data.Dataset.from_tensor_slices(
-        ([hr for hr, _ in pairs], [lr or "" for _, lr in pairs])
+        ([os.fsencode(hr) for hr, _ in pairs], [os.fsencode(lr or "") for _, lr in pairs])
     )
     if shuffle_files:
         paths = paths.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)

@@ -90,11 +90,59 @@ def _check_pixels(shape, max_pixels, what):
         "smaller tiles or re-export with a larger max_pixels",
         size,
     )
-    empty = tf.strings.format(f"keras_esrgan: {what} of {{}} x {{}} x {{}} = {{}} pixels is empty", size)
+    empty = tf.strings.format(
+        f"keras_esrgan: {what} of {{}} x {{}} x {{}} = {{}} pixels is empty (a batch of 0 "
+        "images, or an image of zero height or width)",
+        size,
+    )
     return [
-        tf.debugging.Assert(tf.logical_and(h > 0, w > 0), [empty], summarize=1),
+        tf.debugging.Assert(tf.logical_and(b > 0, tf.logical_and(h > 0, w > 0)), [empty], summarize=1),
         tf.debugging.Assert(pixels <= max_pixels, [over], summarize=1),
     ]
+
+
+def _fail(message):
+    """A (height, width) that is never used, after an assertion that always fails."""
+    with tf.control_dependencies([tf.debugging.Assert(False, [tf.constant(message)])]):
+        return tf.constant([0, 0], tf.int32)
+
+
+def _header_size(encoded):
+    """`[height, width]` of a PNG (IHDR), JPEG (SOF, `tf.image.extract_jpeg_shape`) or BMP from
+    its header, without decoding a pixel; an assertion error for anything else.
+
+    GIF is refused: TensorFlow decodes every frame of a GIF before it could keep one, so an
+    animation of a thousand frames would cost a thousand images' memory.
+    """
+    length = tf.strings.length(encoded)
+    magic = tf.strings.substr(encoded, 0, 8)
+    is_png = tf.logical_and(tf.equal(magic, b"\x89PNG\r\n\x1a\n"), length >= 33)
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
+    is_bmp = tf.logical_and(tf.strings.substr(encoded, 0, 2) == b"BM", length >= 26)
+    is_gif = tf.strings.substr(encoded, 0, 4) == b"GIF8"
+
+    def png():
+        width_height = tf.io.decode_raw(tf.strings.substr(encoded, 16, 8), tf.int32, little_endian=False)
+        return tf.reverse(width_height, [0])
+
+    def jpeg():
+        return tf.image.extract_jpeg_shape(encoded)[:2]
+
+    def bmp():
+        width_height = tf.io.decode_raw(tf.strings.substr(encoded, 18, 8), tf.int32, little_endian=True)
+        return tf.abs(tf.reverse(width_height, [0]))  # negative height: rows stored top-down
+
+    return tf.case(
+        [
+            (is_png, png),
+            (is_jpeg, jpeg),
+            (is_bmp, bmp),
+            (is_gif, lambda: _fail("keras_esrgan: GIF images are not accepted (an animated GIF "
+                                   "would be decoded whole); send PNG or JPEG")),
+        ],
+        default=lambda: _fail("keras_esrgan: not a PNG, JPEG or BMP image (or truncated)"),
+        exclusive=False,
+    )
 
 
 def _to_uint8(x):
@@ -112,13 +160,16 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
           (B, scale*H, scale*W, num_out_ch)}`, rounded and clipped. H and W need not be
           multiples of the model's unshuffle factor: the input is edge-padded and the output
           cropped.
-        - `upscale_image(image_bytes)`: string `(N,)` of encoded PNG/JPEG/GIF/BMP ->
+        - `upscale_image(image_bytes)`: string `(N,)` of encoded PNG/JPEG/BMP ->
           `{"png_bytes": string (N,)}` of PNG-encoded upscaled images. Images may differ in
-          size; they are run one after another, so the budget applies per image. Greyscale
-          is expanded to RGB, alpha dropped, 16-bit PNGs reduced to 8 bits.
+          size; they are run one after another, so the budget applies per image, and it is
+          checked on the size in each file's header before any pixel is decoded. Greyscale
+          is expanded to RGB, alpha dropped, 16-bit PNGs reduced to 8 bits, an animated PNG
+          gives its first frame; GIF is refused (TensorFlow would decode all its frames).
         Both raise `InvalidArgumentError` "keras_esrgan: input of 1 x 900 x 900 = 810000
         pixels exceeds the pixel budget max_pixels=262,144 ..." for inputs with more than
-        `max_pixels` pixels (B x H x W), and a "... is empty" one for zero-size images.
+        `max_pixels` pixels (B x H x W), and a "... is empty" one for zero-size images and
+        batches of 0.
     """
     _check_generator(generator)
     max_pixels = int(max_pixels)
@@ -145,13 +196,20 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
         return {IMAGES_OUTPUT: upscale_uint8(images)}
 
     def upscale_one(encoded):
-        image = tf.io.decode_image(encoded, channels=in_ch, dtype=tf.uint8, expand_animations=False)
-        # decode_image has decoded the pixels by now; a PNG/JPEG header check before decoding
-        # would also catch decompression bombs, but the generator's activations (thousands of
-        # bytes per pixel) dwarf the decoded image (3 bytes per pixel), so this is where memory
-        # is protected.
-        shape = tf.concat([[1], tf.shape(image)], axis=0)
+        # The size from the header first, so that a small request claiming a huge image costs
+        # nothing: only what passes the budget is decoded (one frame: APNG gives its first).
+        size = _header_size(encoded)
+        shape = tf.concat([[1], size], axis=0)
         with tf.control_dependencies(_check_pixels(shape, max_pixels, "image")):
+            encoded = tf.identity(encoded)
+        image = tf.io.decode_image(encoded, channels=in_ch, dtype=tf.uint8, expand_animations=False)
+        decoded = tf.shape(image)[:2]
+        same = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(decoded, size)),
+            [tf.strings.format("keras_esrgan: the image decodes to {} pixels where its header "
+                               "says {}: corrupt file", (decoded, size))],
+        )
+        with tf.control_dependencies([same]):
             image = tf.identity(image)
         return tf.io.encode_png(upscale_uint8(image[None])[0])
 
@@ -190,7 +248,7 @@ def saved_model(
         overwrite: replace an existing version folder.
 
     Signatures (see `serving_functions`): `serving_default` uint8 `images` (B, H, W, C) ->
-    uint8 `upscaled` (B, sH, sW, C); `upscale_image` string `image_bytes` (N,) of PNG/JPEG ->
+    uint8 `upscaled` (B, sH, sW, C); `upscale_image` string `image_bytes` (N,) of PNG/JPEG/BMP ->
     string `png_bytes` (N,) of PNG.
 
     Returns:

@@ -19,7 +19,7 @@ from tensorflow.lite.python.convert import ConverterError
 
 from keras_esrgan.atomic import write_bytes, write_json
 from keras_esrgan.export.savedmodel_export import float32_generator, variables_module
-from keras_esrgan.images import IMAGE_EXTENSIONS, read_image
+from keras_esrgan.images import IMAGE_EXTENSIONS, probe_image, read_image
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
 TFLITE_INPUT = "image"
@@ -96,6 +96,10 @@ def _image_sources(representative_images):
 def representative_tiles(representative_images, tile_size, num_tiles=16, channels=3, seed=0):
     """Tiles cut from real images, for full-int8 calibration and accuracy checks.
 
+    Memory stays bounded by one decoded image plus the tiles: the sizes come from the files'
+    headers, the crop positions are drawn from them, and each image is then read once, in turn,
+    and only its crops are converted to float32.
+
     Args:
         representative_images: image paths (read with `keras_esrgan.images.read_image`),
             folders of images, or arrays `(H, W[, C])` (uint8, uint16 or float in [0, 1]).
@@ -116,19 +120,35 @@ def representative_tiles(representative_images, tile_size, num_tiles=16, channel
     """
     th, tw = (tile_size, tile_size) if np.isscalar(tile_size) else tuple(tile_size)
     rng = np.random.default_rng(seed)
-    images = [
-        _as_rgb_float(read_image(s) if isinstance(s, (str, os.PathLike)) else s, channels)
-        for s in _image_sources(representative_images)
-    ]
-    tiles = np.empty((num_tiles, th, tw, channels), np.float32)
+    sources = _image_sources(representative_images)
+    used = sources[: min(len(sources), num_tiles)]
+    shapes = []
+    for source in used:
+        if isinstance(source, (str, os.PathLike)):
+            info = probe_image(source)
+            shapes.append((info.height, info.width))
+        else:
+            shapes.append(np.shape(source)[:2])
+    crops = [[] for _ in used]  # per image: (tile index, y, x), drawn in tile order
     for i in range(num_tiles):
-        image = images[i % len(images)]
-        pad_h, pad_w = max(0, th - image.shape[0]), max(0, tw - image.shape[1])
-        if pad_h or pad_w:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-        y = rng.integers(0, image.shape[0] - th + 1)
-        x = rng.integers(0, image.shape[1] - tw + 1)
-        tiles[i] = image[y : y + th, x : x + tw]
+        j = i % len(used)
+        height, width = max(shapes[j][0], th), max(shapes[j][1], tw)
+        y = rng.integers(0, height - th + 1)
+        x = rng.integers(0, width - tw + 1)
+        crops[j].append((i, y, x))
+    tiles = np.empty((num_tiles, th, tw, channels), np.float32)
+    for source, shape, wanted in zip(used, shapes, crops):
+        image = read_image(source) if isinstance(source, (str, os.PathLike)) else np.asarray(source)
+        if tuple(image.shape[:2]) != tuple(shape):
+            raise ValueError(f"representative image {source!r} changed size while being read")
+        for i, y, x in wanted:
+            crop = image[y : y + th, x : x + tw]
+            pad_h, pad_w = th - crop.shape[0], tw - crop.shape[1]
+            if pad_h or pad_w:  # an image smaller than the tile: mirror-padded
+                pad = ((0, pad_h), (0, pad_w)) + ((0, 0),) * (crop.ndim - 2)
+                crop = np.pad(crop, pad, mode="symmetric")
+            tiles[i] = _as_rgb_float(crop, channels)
+        del image
     return tiles
 
 

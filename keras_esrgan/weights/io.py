@@ -1,15 +1,18 @@
 """Load and save RRDBNet generators in every format people have them in."""
 
+import io
+import json
 import os
 import zipfile
 
 import numpy as np
 import keras
 
-from keras_esrgan.atomic import atomic_path
+from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
+    check_architecture,
     generator_convs,
     infer_architecture,
     resolve_scale,
@@ -17,7 +20,7 @@ from keras_esrgan.weights.layouts import (
     unwrap_state_dict,
 )
 from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
-from keras_esrgan.weights.torch_pickle import load_torch_file
+from keras_esrgan.weights.torch_pickle import INFLATION_SLACK, MAX_INFLATION, load_torch_file
 
 _ARCH_KEYS = ("num_in_ch", "num_out_ch", "scale", "num_feat", "num_block", "num_grow_ch")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -118,25 +121,85 @@ def state_dict(generator):
     return out
 
 
-def _weights_h5_architecture(path, name):
+def _weights_h5_architecture(h5file, name):
+    try:
+        first = h5file["conv_first/vars/0"].shape
+        last = h5file["conv_last/vars/0"].shape
+        blocks = list(h5file["body"].keys())
+        rdb = h5file[f"body/{blocks[0]}/rdbs"]
+        conv1 = rdb[sorted(rdb.keys())[0]]["convs"]
+        grow = conv1[sorted(conv1.keys())[0]]["vars/0"].shape[-1]
+        arch = dict(
+            num_feat=int(first[-1]), num_out_ch=int(last[-1]), num_block=len(blocks),
+            num_grow_ch=int(grow), first_in=int(first[2]),
+        )
+    except (KeyError, IndexError, OSError, TypeError, ValueError, AttributeError) as err:
+        raise WeightsFileError(
+            f"{name}: not the .weights.h5 of a keras_esrgan RRDBNet ({type(err).__name__}: {err})"
+        ) from err
+    return arch
+
+
+def _check_declared_values(h5file, parameters, name):
+    """Refuse an HDF5 weights file whose datasets declare more values than the model has.
+
+    Keras reads each dataset whole before it compares shapes, and a dataset of a few bytes on
+    disk (chunks never written) may declare billions of values.
+    """
+    import h5py
+
+    total = 0
+
+    def visit(_, obj):
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            total += int(obj.size or 0)
+
+    try:
+        h5file.visititems(visit)
+    except (OSError, RuntimeError, ValueError, TypeError) as err:
+        raise WeightsFileError(f"{name}: unreadable HDF5 weights ({type(err).__name__}: {err})") from err
+    if total > parameters:
+        raise WeightsFileError(
+            f"{name}: its datasets declare {total:,} values where the model it describes has "
+            f"{parameters:,} parameters: corrupt or hostile file"
+        )
+
+
+def _keras_archive_architecture(path, name):
+    """Read and check the RRDBNet config of a `.keras` archive before Keras builds anything."""
     import h5py
 
     try:
-        with h5py.File(path, "r") as f:
-            first = f["conv_first/vars/0"].shape
-            last = f["conv_last/vars/0"].shape
-            blocks = list(f["body"].keys())
-            rdb = f[f"body/{blocks[0]}/rdbs"]
-            conv1 = rdb[sorted(rdb.keys())[0]]["convs"]
-            grow = conv1[sorted(conv1.keys())[0]]["vars/0"].shape[-1]
-    except (KeyError, IndexError, OSError) as err:
-        raise WeightsFileError(
-            f"{name}: not the .weights.h5 of a keras_esrgan RRDBNet ({err})"
-        ) from err
-    return dict(
-        num_feat=first[-1], num_out_ch=last[-1], num_block=len(blocks), num_grow_ch=grow,
-        first_in=first[2],
-    )
+        with zipfile.ZipFile(path) as archive:
+            infos = {info.filename: info for info in archive.infolist()}
+            for info in infos.values():
+                if info.compress_type != zipfile.ZIP_STORED and (
+                    info.file_size > MAX_INFLATION * info.compress_size + INFLATION_SLACK
+                ):
+                    raise WeightsFileError(f"{name}: member {info.filename!r} is a zip bomb, refused")
+            info = infos.get("config.json")
+            if info is None or info.file_size > 1 << 20:
+                raise WeightsFileError(f"{name}: not a Keras model archive (no small config.json)")
+            config = json.loads(archive.read(info).decode("utf-8"))
+            if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+                raise WeightsFileError(f"{name}: config.json is not a Keras model config")
+            kind = config.get("class_name")
+            if kind != "RRDBNet":
+                raise WeightsFileError(f"{name}: holds a {str(kind)[:60]}, not an RRDBNet")
+            defaults = dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)
+            arch = {k: config["config"].get(k, v) for k, v in defaults.items()}
+            parameters = check_architecture(arch, name)
+            if "model.weights.h5" in infos:
+                with archive.open(infos["model.weights.h5"]) as member, h5py.File(member, "r") as h5file:
+                    _check_declared_values(h5file, parameters, name)
+    except WeightsFileError:
+        raise
+    except RecursionError:
+        raise WeightsFileError(f"{name}: config.json is nested too deeply") from None
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError, KeyError) as err:
+        raise WeightsFileError(f"{name}: cannot read this .keras file ({type(err).__name__}: {err})") from err
+    return arch
 
 
 def load_generator(path, **overrides):
@@ -179,6 +242,7 @@ def load_generator(path, **overrides):
     kind = _sniff(path)
 
     if kind == "keras":
+        _keras_archive_architecture(path, name)
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as err:  # Keras raises many types for a foreign or broken archive
@@ -192,13 +256,20 @@ def load_generator(path, **overrides):
             return model
         canonical, arch = state_dict(model), model.config
     elif kind == "h5":
-        found = _weights_h5_architecture(path, name)
-        arch = {k: found[k] for k in ("num_feat", "num_out_ch", "num_block", "num_grow_ch")}
-        arch.update(overrides)
-        arch["scale"], arch["num_in_ch"] = resolve_scale(
-            found["first_in"], arch["num_out_ch"], overrides.get("scale"),
-            overrides.get("num_in_ch"), name,
-        )
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as h5file:
+                found = _weights_h5_architecture(h5file, name)
+                arch = {k: found[k] for k in ("num_feat", "num_out_ch", "num_block", "num_grow_ch")}
+                arch.update(overrides)
+                arch["scale"], arch["num_in_ch"] = resolve_scale(
+                    found["first_in"], arch["num_out_ch"], overrides.get("scale"),
+                    overrides.get("num_in_ch"), name,
+                )
+                _check_declared_values(h5file, check_architecture(arch, name), name)
+        except OSError as err:
+            raise WeightsFileError(f"{name}: not a readable HDF5 file ({err})") from err
         model = RRDBNet(**arch, dtype=dtype)
         try:
             model.load_weights(path)
@@ -211,33 +282,63 @@ def load_generator(path, **overrides):
             canonical, name, scale=overrides.get("scale"), num_in_ch=overrides.get("num_in_ch")
         )
         arch.update(overrides)
+        check_architecture(arch, name)
 
     model = RRDBNet(**arch, dtype=dtype)
     assign_state_dict(model, canonical, name)
     return model
 
 
-def save_generator(generator, path):
+def _keras_bytes(generator, kind):
+    """The `.keras` archive or `.weights.h5` file of `generator`, serialised in memory.
+
+    HDF5 writing straight to a file crashes the process (or raises h5py's RuntimeError and leaves
+    a partial file) when the disk fills up; in memory it cannot fail that way, and the bytes are
+    then written by `write_bytes`, where a full disk is a plain `OSError`. Uses Keras' saving
+    library below its path-based API, which has no file-object form for weights.
+    """
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    if kind == ".keras":
+        saving_lib.save_model(generator, buffer)
+    else:
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        try:
+            saving_lib._save_state(
+                generator, weights_store=store, assets_store=None, inner_path="",
+                visited_saveables=set(),
+            )
+        finally:
+            store.close()
+    return buffer.getvalue()
+
+
+def save_generator(generator, path, overwrite=True):
     """Save an `RRDBNet` atomically; the format follows the extension.
 
     Args:
         generator: a built `RRDBNet`.
         path: `.keras` (architecture + weights), `.weights.h5` (Keras weights only), or
             `.safetensors` (BasicSR key names and PyTorch layout, for use from PyTorch).
+        overwrite: replace an existing file; with False a file that exists when the save
+            completes (even one created meanwhile) is kept and `FileExistsError` raised.
 
-    The file is written to a temporary name beside `path` and renamed, so an interrupted save
-    never leaves a half-written file under the final name.
+    The file is serialised in memory and written to a temporary name beside `path`, then moved
+    into place, so an interrupted save never leaves a half-written file under the final name and
+    a full disk gives an `OSError` (ENOSPC/EFBIG) with no temporary file left.
     """
     path = os.fspath(path)
     lower = path.lower()
     if lower.endswith(".safetensors"):
-        save_safetensors(state_dict(generator), path, metadata={"arch": repr(generator.config)})
+        save_safetensors(
+            state_dict(generator), path, metadata={"arch": repr(generator.config)}, overwrite=overwrite
+        )
         return
     if lower.endswith(".weights.h5"):
-        suffix, save = ".weights.h5", generator.save_weights
+        kind = ".weights.h5"
     elif lower.endswith(".keras"):
-        suffix, save = ".keras", generator.save
+        kind = ".keras"
     else:
         raise ValueError(f"save_generator: unknown format for {path} (.keras, .weights.h5, .safetensors)")
-    with atomic_path(path, suffix=suffix) as tmp:
-        save(tmp)
+    write_bytes(path, _keras_bytes(generator, kind), overwrite=overwrite)

@@ -62,16 +62,15 @@ def unwrap_state_dict(obj, name="weights"):
             return unwrap_state_dict(inner, name)
     state = {}
     for key, value in obj.items():
-        if not isinstance(value, np.ndarray):
-            continue  # counters and metadata beside the tensors
-        key = str(key)
+        if not isinstance(value, np.ndarray) or not isinstance(key, str):
+            continue  # counters and metadata beside the tensors; a state dict's keys are str
         while key.startswith("module."):
             key = key[len("module.") :]
         state[key] = value
     if not state:
-        raise WeightsFileError(
-            f"{name}: no tensors found (top-level keys: {sorted(map(str, obj))[:8]})"
-        )
+        # Only string keys are shown: str() of another object the pickle built could be huge.
+        keys = sorted(k[:60] if isinstance(k, str) else f"<{type(k).__name__}>" for k in obj)
+        raise WeightsFileError(f"{name}: no tensors found (top-level keys: {keys[:8]})")
     return state
 
 
@@ -245,3 +244,70 @@ def generator_convs(generator):
                 yield f"body.{i}.rdb{k}.conv{j}", conv
     for top in GENERATOR_TOP[1:]:
         yield top, getattr(generator, top)
+
+
+# Largest RRDBNet a weights file may describe. Every published RRDBNet (ESRGAN, Real-ESRGAN x4plus,
+# x2plus and anime_6B, BSRGAN, the community 4x/8x models) has num_feat 64 (32 for "lite"
+# variants), num_block 6 to 23 and num_grow_ch 32; the limits are 4x (blocks) to 16x (features,
+# growth) those, and the parameter limit (2^28, 1 GiB of float32) is 16 times the full model's
+# 16.7 million, so a real model always passes while a few-KB file cannot make the loader build a
+# model of tens of GB before its weights are even read.
+ARCHITECTURE_LIMITS = dict(num_in_ch=64, num_out_ch=64, num_feat=1024, num_block=100, num_grow_ch=512)
+MAX_PARAMETERS = 1 << 28
+_UNSHUFFLE = {4: 1, 2: 2, 1: 4}
+
+
+def parameter_count(arch):
+    """Number of parameters of `RRDBNet(**arch)`, computed without building it.
+
+    Example:
+    >>> parameter_count(dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32))
+    16697987
+    """
+    nf, gc = arch["num_feat"], arch["num_grow_ch"]
+    first_in = arch["num_in_ch"] * _UNSHUFFLE[arch["scale"]] ** 2
+
+    def conv(cin, cout):
+        return 9 * cin * cout + cout
+
+    rdb = sum(conv(nf + j * gc, gc) for j in range(4)) + conv(nf + 4 * gc, nf)
+    return (
+        conv(first_in, nf) + arch["num_block"] * 3 * rdb + 4 * conv(nf, nf)
+        + conv(nf, arch["num_out_ch"])
+    )
+
+
+def check_architecture(arch, name="weights"):
+    """Refuse an RRDBNet architecture read from a file before anything is built.
+
+    Args:
+        arch: dict with `num_in_ch`, `num_out_ch`, `scale`, `num_feat`, `num_block`,
+            `num_grow_ch`.
+        name: file name for error messages.
+
+    Returns:
+        The parameter count.
+
+    Raises:
+        WeightsFileError: a value that is not a positive int, over `ARCHITECTURE_LIMITS`, a scale
+            other than 4/2/1, or more than `MAX_PARAMETERS` parameters in all.
+    """
+    for key, limit in ARCHITECTURE_LIMITS.items():
+        value = arch.get(key)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise WeightsFileError(f"{name}: {key}={str(value)[:40]!r} is not a positive integer")
+        if value > limit:
+            raise WeightsFileError(
+                f"{name}: describes an RRDBNet with {key}={value:,}, over the limit of {limit} "
+                "(real models have num_feat 64, num_block <= 23, num_grow_ch 32): corrupt or hostile file"
+            )
+    if arch.get("scale") not in _UNSHUFFLE or isinstance(arch.get("scale"), bool):
+        raise WeightsFileError(f"{name}: scale must be 4, 2 or 1, got {str(arch.get('scale'))[:20]!r}")
+    count = parameter_count({k: int(v) for k, v in arch.items() if k in ARCHITECTURE_LIMITS or k == "scale"})
+    if count > MAX_PARAMETERS:
+        args = ", ".join(f"{k}={arch[k]}" for k in ARCHITECTURE_LIMITS)
+        raise WeightsFileError(
+            f"{name}: RRDBNet({args}) would have {count:,} parameters, over the limit of "
+            f"{MAX_PARAMETERS:,} (the full ESRGAN has 16,697,987): corrupt or hostile file"
+        )
+    return count
