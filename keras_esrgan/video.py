@@ -70,7 +70,12 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 _HDR_TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}  # AVColorTransferCharacteristic
 _CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
-_END = object()
+_END = object()  # the end of the video
+_ABORT = object()  # the caller's thread failed
+# swscale's default YUV<->RGB conversion is biased: an RGB -> yuv420p -> RGB round trip of a smooth
+# image came out 1.1 to 1.4 levels darker per channel (mean error, PyAV 18 / FFmpeg 8). Exact
+# rounding and full chroma interpolation bring that to 0.03 (mean absolute error 1.5 -> 0.35).
+_SWS_FLAGS = ("BILINEAR", "ACCURATE_RND", "FULL_CHR_H_INT", "FULL_CHR_H_INP")
 
 
 class VideoError(ValueError):
@@ -256,13 +261,12 @@ def upscaler_fingerprint(upscaler):
     >>> class Nearest2:
     ...     scale, fingerprint = 2, "nearest x2"
     >>> upscaler_fingerprint(Nearest2())
-    {'class': 'Nearest2', 'scale': 2, 'fingerprint': 'nearest x2'}
+    {'scale': 2, 'fingerprint': 'nearest x2'}
     """
-    out = {"class": type(upscaler).__name__, "scale": int(upscaler.scale)}
     own = getattr(upscaler, "fingerprint", None)
-    if own is not None:
-        out["fingerprint"] = str(own() if callable(own) else own)
-        return out
+    if own is not None:  # the object's own word for what it computes, whatever its class
+        return {"scale": int(upscaler.scale), "fingerprint": str(own() if callable(own) else own)}
+    out = {"class": type(upscaler).__name__, "scale": int(upscaler.scale)}
     for name in ("precision", "tile", "tile_pad", "blend", "max_tile_pixels", "alpha_mode"):
         if hasattr(upscaler, name):
             out[name] = getattr(upscaler, name)
@@ -548,9 +552,11 @@ def upscale_video(
         decoder.join()
         encoder.join()
     except BaseException:
+        # Let the encoder finish the segments whose frames it has, then stop everything.
+        pipe.put(pipe.upscaled, _ABORT)
+        encoder.join()
         pipe.stop.set()
         decoder.join()
-        encoder.join()
         raise
     finally:
         if bar is not None:
@@ -626,8 +632,18 @@ def _check_output(output_path, workdir, info, codec, size, pix_fmt, options):
         return [s.index for s in streams], global_header
 
 
+def _interpolation():
+    from av.video.reformatter import Interpolation
+
+    flags = Interpolation[_SWS_FLAGS[0]]
+    for name in _SWS_FLAGS[1:]:
+        flags |= Interpolation[name]
+    return flags
+
+
 def _decode(pipe, path, info, segment_frames, done, rgb, count):
     av = _av()
+    interpolation = _interpolation()
     with _open_input(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -644,6 +660,7 @@ def _decode(pipe, path, info, segment_frames, done, rgb, count):
                 pts = frame.pts if frame.pts is not None else int(round(index * period))
                 image = frame.to_ndarray(
                     format=rgb, src_color_range=frame.color_range or None,
+                    interpolation=interpolation,
                 )
                 if not pipe.put(pipe.decoded, (index, pts, image)):
                     return
@@ -748,17 +765,15 @@ def _encode(pipe, workdir, manifest, info, codec, size, pix_fmt, options, rgb, c
     av = _av()
     segment_frames = manifest["settings"]["encoding"]["segment_frames"]
     colorspace, color_range = info.color[0], info.color[1]
+    interpolation = _interpolation()
     writer = None
     try:
         while True:
             item = pipe.get(pipe.upscaled)
-            if item is _END:
+            if item is _END or item is _ABORT:
                 break
             index, pts, image = item
             segment = index // segment_frames
-            if writer is not None and writer.index != segment:
-                _record(workdir, manifest, writer.index, writer.finish())
-                writer = None
             if writer is None:
                 writer = _SegmentWriter(
                     workdir, segment, info, codec, size, pix_fmt, options, global_header
@@ -766,11 +781,18 @@ def _encode(pipe, workdir, manifest, info, codec, size, pix_fmt, options, rgb, c
             frame = av.VideoFrame.from_ndarray(image, format=rgb)
             frame = frame.reformat(
                 format=pix_fmt, dst_colorspace=colorspace or None,
-                dst_color_range=color_range or None,
+                dst_color_range=color_range or None, interpolation=interpolation,
             )
             frame.pts, frame.time_base = pts, info.time_base
             writer.write(frame)
-        if writer is not None and not pipe.stop.is_set():
+            if writer.frames == segment_frames:
+                # Complete: finished now, not when the next frame comes, so that a failure
+                # or a kill after its last frame does not cost it.
+                _record(workdir, manifest, writer.index, writer.finish())
+                writer = None
+        # The last, shorter segment only at the true end of the video: after a failure, a
+        # segment with fewer frames than it should have is never recorded as finished.
+        if item is _END and writer is not None and not pipe.stop.is_set():
             _record(workdir, manifest, writer.index, writer.finish())
             writer = None
     finally:
