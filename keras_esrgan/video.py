@@ -806,7 +806,9 @@ def _record(workdir, manifest, index, entry):
 
 
 def _packets(container, streams):
-    """Demuxed packets of `streams`, each with its presentation time in seconds for merging."""
+    """Demuxed packets of `streams`, each with its decode time in seconds for merging."""
+    if not streams:
+        return  # (demux([]) would demux every stream)
     for packet in container.demux(streams):
         if packet.size == 0 and packet.dts is None:
             continue  # the demuxer's end-of-stream marker

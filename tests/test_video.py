@@ -47,7 +47,7 @@ def nearest2(frame):
 
 
 def make_clip(path, codec="ffv1", pix_fmt="bgr0", subtitles="subrip", smooth=False,
-              rotation=None, n=N_FRAMES, size=(64, 48), color_trc=None, rgb="rgb24"):
+              rotation=None, n=N_FRAMES, size=(64, 48), color_trc=None, rgb="rgb24", audio=True):
     """Write a clip of `n` frames at 12 fps with a mono AAC sine and two subtitles; return the
     RGB frames that went in."""
     w, h = size
@@ -70,17 +70,18 @@ def make_clip(path, codec="ffv1", pix_fmt="bgr0", subtitles="subrip", smooth=Fal
             v.set_display_rotation(rotation)
         if color_trc is not None:
             v.codec_context.color_trc = color_trc
-        a = out.add_stream("aac", rate=16000, layout="mono")
+        a = out.add_stream("aac", rate=16000, layout="mono") if audio else None
         s = out.add_mux_stream(subtitles) if subtitles else None
         if s is not None:
             s.time_base = fractions.Fraction(1, 1000)
-        t = np.arange(16000 * n // FPS) / 16000
+        t = np.arange(16000 * n // FPS if audio else 0) / 16000
         samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for i in range(0, len(samples), 1024):
             f = av.AudioFrame.from_ndarray(samples[None, i:i + 1024], format="fltp", layout="mono")
             f.sample_rate, f.pts = 16000, i
             out.mux(a.encode(f))
-        out.mux(a.encode())
+        if a is not None:
+            out.mux(a.encode())
         for i, frame in enumerate(frames):
             f = av.VideoFrame.from_ndarray(frame, format=rgb).reformat(
                 format=pix_fmt, interpolation=ACCURATE)
@@ -330,11 +331,12 @@ def test_tiny_rrdbnet_upscaler_journey(tmp_path):
     from keras_esrgan import RRDBNet, Upscaler
 
     src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
-    make_clip(src, n=3, size=(24, 16), subtitles=None)
+    make_clip(src, n=3, size=(24, 16), subtitles=None, audio=False)  # video only
     upscaler = Upscaler(RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4),
                         precision="fp32", tile=8, tile_pad=4, blend=4)
     video.upscale_video(src, out, upscaler, codec="ffv1", pix_fmt="bgr0", progress=False)
     got, _ = decoded(out)
+    assert len(got) == 3 and packets(out, "audio") is None
     for (_, frame), (_, original) in zip(got, decoded(src)[0]):
         np.testing.assert_array_equal(frame, upscaler(original))  # same tiling and precision
     fingerprint = video.upscaler_fingerprint(upscaler)
