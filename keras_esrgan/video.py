@@ -508,14 +508,22 @@ def upscale_video(
     workdir = os.fspath(workdir) if workdir else f"{output_path}.parts"
     settings = _settings(info, upscaler, codec, crf, pix_fmt, options, segment_frames)
     done = _load_manifest(workdir, settings)
-    copied, global_header = _check_output(
-        output_path, workdir, info, codec, size, pix_fmt, options
-    )
+    fresh = not os.path.isdir(workdir)
+    try:
+        copied, global_header = _check_output(
+            output_path, workdir, info, codec, size, pix_fmt, options
+        )
+    except BaseException:
+        if fresh:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     os.makedirs(workdir, exist_ok=True)
     manifest = {"settings": settings, "segments": {str(k): v for k, v in sorted(done.items())}}
     write_json(os.path.join(workdir, MANIFEST), manifest)
 
     total = info.frames
+    if total is None and info.duration and info.fps:  # Matroska: no count in the header
+        total = round(info.duration * info.fps)  # an estimate (the duration may be audio's)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -560,6 +568,9 @@ def upscale_video(
         raise
     finally:
         if bar is not None:
+            if not pipe.errors and bar.total != count["frames"]:
+                bar.total = count["frames"]  # the estimate from the duration was off
+                bar.refresh()
             bar.close()
     if pipe.errors:
         raise pipe.errors[0]
@@ -816,6 +827,37 @@ def _packets(container, streams):
         yield (float(ts * packet.time_base) if ts is not None else 0.0), packet
 
 
+def _continuous_dts(packets, previous, last, path):
+    """A segment's packets with decode times that continue the segment before.
+
+    An encoder that reorders frames (B-frames) starts each segment's decode times `d` frames
+    before its first presentation time (`d`: the reorder delay). Joined as they are, those can
+    fall before the previous segment's last decode time (with variable frame rate they do).
+    The rule a single encode follows: packet `i` in decode order gets the presentation time of
+    the frame `d` places earlier in presentation order, which for the first `d` packets of a
+    segment is among the previous segment's last frames. Checked: strictly increasing, and never
+    after the packet's own presentation time.
+    """
+    times = sorted(p[0] for p in packets if p[0] is not None)
+    if not previous or not times or any(p[0] is None or p[1] is None for p in packets):
+        return packets  # the first segment keeps the encoder's own decode times
+    delay = sum(1 for p in packets if p[1] < times[0])
+    if delay > len(previous):
+        raise VideoError(f"{path}: reorder delay {delay} is longer than the segment before")
+    start = previous[len(previous) - delay :]
+    fixed = []
+    for i, (pts, _, duration, key, data) in enumerate(packets):
+        dts = start[i] if i < delay else times[i - delay]
+        if dts > pts or (last is not None and dts <= last):
+            raise VideoError(
+                f"{path}: cannot give this segment decode times that continue the one before "
+                f"(packet {i}: pts {pts}, dts {dts}); use encoder_options={{'bf': '0'}}"
+            )
+        last = dts
+        fixed.append((pts, dts, duration, key, data))
+    return fixed
+
+
 def _join(output_path, workdir, segments, info, codec, size, pix_fmt, options, copied):
     """Join the segments' packets and the copied streams' packets into the output, atomically."""
     av = _av()
@@ -837,6 +879,8 @@ def _join(output_path, workdir, segments, info, codec, size, pix_fmt, options, c
             extradata = video.codec_context.extradata or b""
 
             def video_packets():
+                previous = []  # presentation times of the segment before, in order
+                last = None  # its last decode time
                 for number in range(segments):
                     path = os.path.join(workdir, _segment_name(number))
                     header = _segment_header(path)
@@ -846,28 +890,24 @@ def _join(output_path, workdir, segments, info, codec, size, pix_fmt, options, c
                             f"it cannot be joined; delete {workdir} and run again"
                         )
                     time_base = fractions.Fraction(header["time_base"])
-                    for pts, dts, duration, key, data in _segment_packets(path):
+                    packets = _continuous_dts(list(_segment_packets(path)), previous, last, path)
+                    for pts, dts, duration, key, data in packets:
                         packet = av.Packet(data)
                         packet.pts, packet.dts, packet.duration = pts, dts, duration
                         packet.time_base = time_base
                         packet.is_keyframe = bool(key)
                         ts = dts if dts is not None else pts
                         yield float(ts * time_base) if ts is not None else 0.0, packet
+                    previous = sorted(p[0] for p in packets if p[0] is not None)
+                    last = packets[-1][1] if packets else last
 
             merged = heapq.merge(
                 ((t, 0, n, p) for n, (t, p) in enumerate(video_packets())),
                 ((t, 1, n, p) for n, (t, p) in enumerate(_packets(source, sources))),
                 key=lambda item: item[:3],
             )
-            last_dts = None
             for _, kind, _, packet in merged:
                 if kind == 0:
-                    if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
-                        raise VideoError(
-                            f"{output_path}: video timestamps go back at a segment boundary "
-                            f"(dts {packet.dts} after {last_dts}); try a codec without B-frames"
-                        )
-                    last_dts = packet.dts if packet.dts is not None else last_dts
                     packet.stream = video
                 else:
                     packet.stream = targets[packet.stream.index]

@@ -9,6 +9,7 @@ out (RGB, lossless) the comparison is exact, with H.264 it is a PSNR bound.
 import fractions
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def nearest2(frame):
 
 
 def make_clip(path, codec="ffv1", pix_fmt="bgr0", subtitles="subrip", smooth=False,
-              rotation=None, n=N_FRAMES, size=(64, 48), color_trc=None, rgb="rgb24", audio=True):
+              rotation=None, n=N_FRAMES, size=(64, 48), color_trc=None, rgb="rgb24", audio=True,
+              pts=None):
     """Write a clip of `n` frames at 12 fps with a mono AAC sine and two subtitles; return the
     RGB frames that went in."""
     w, h = size
@@ -85,7 +87,7 @@ def make_clip(path, codec="ffv1", pix_fmt="bgr0", subtitles="subrip", smooth=Fal
         for i, frame in enumerate(frames):
             f = av.VideoFrame.from_ndarray(frame, format=rgb).reformat(
                 format=pix_fmt, interpolation=ACCURATE)
-            f.pts = i
+            f.pts = i if pts is None else pts[i]
             out.mux(v.encode(f))
         out.mux(v.encode())
         for k, text in enumerate(["hello", "world"] if s is not None else []):
@@ -133,7 +135,8 @@ def test_lossless_journey_frames_timing_audio_subtitles(tmp_path, capsys):
                                  segment_frames=10, progress=True)
     assert (result.frames, result.upscaled, result.segments) == (N_FRAMES, N_FRAMES, 3)
     assert upscaler.calls == N_FRAMES
-    assert "frame/s" in capsys.readouterr().err  # the tqdm bar's rate (and ETA)
+    bar = capsys.readouterr().err  # tqdm: done/total [elapsed<left, rate]
+    assert re.search(r"24/24 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+frame/s\]", bar), bar
 
     got, (time_base, rate) = decoded(out)
     src_frames, (src_time_base, src_rate) = decoded(src)
@@ -289,6 +292,7 @@ def test_bad_inputs_and_outputs_get_clear_errors(tmp_path):
     with pytest.raises(video.VideoError, match=r"cannot take stream #2 \(subtitle srt\)"):
         video.upscale_video(src, tmp_path / "o.mp4", upscaler, progress=False)
     assert upscaler.calls == 0 and not (tmp_path / "o.mp4").exists()
+    assert not (tmp_path / "o.mp4.parts").exists()  # nothing left behind
 
     class Wrong:
         scale = 2
@@ -341,3 +345,17 @@ def test_tiny_rrdbnet_upscaler_journey(tmp_path):
         np.testing.assert_array_equal(frame, upscaler(original))  # same tiling and precision
     fingerprint = video.upscaler_fingerprint(upscaler)
     assert fingerprint["tile"] == 8 and len(fingerprint["weights_sha256"]) == 64
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path):
+    src, out = tmp_path / "vfr.mp4", tmp_path / "vfr_x2.mp4"
+    pts = [0, 1, 2, 4, 5, 9, 10, 11, 15, 16]  # in 1/12 s: frames 1 to 4 ticks apart
+    make_clip(src, codec="libx264", pix_fmt="yuv420p", subtitles=None, smooth=True, n=10,
+              pts=pts)
+    video.upscale_video(src, out, Nearest2(), segment_frames=4, progress=False)
+    got, (time_base, _) = decoded(out)
+    src_frames, (src_time_base, _) = decoded(src)
+    assert time_base == src_time_base
+    assert [p for p, _ in got] == [p for p, _ in src_frames]
+    steps = np.diff([p for p, _ in got])
+    assert len(set(steps.tolist())) == 3  # three different frame durations survive
