@@ -33,8 +33,10 @@ setup(
         "tqdm>=4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10"],
+        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10", "av>=18"],
         "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        # PyAV: FFmpeg's libraries inside the wheel, for `keras_esrgan.video`.
+        "video": ["av>=18"],
         # Parity checks against PyTorch only; never a runtime dependency.
         "torch": ["torch>=2.4"],
     },
