@@ -95,7 +95,8 @@ class Writer:
                 read = read[:, np.argsort(in_perm)]
             if out_perm is not None:
                 read = read[np.argsort(out_perm)]
-        self.stored[f"{key}.weight"], self.stored[f"{key}.bias"] = read, np.asarray(bias, np.float32)
+        self.stored[f"{key}.weight"] = read
+        self.stored[f"{key}.bias"] = np.asarray(state[f"{key}.bias"], np.float32)  # raw float32
         out, cin = weight.shape[0], weight.shape[1]
         params = f"0={out} 1=3 4=1 5=1 6={out * cin * 9}"
         if act == "relu" and self.fused:
