@@ -26,6 +26,9 @@ def _random_rrdbnet_state(scale, seed=0, **config):
     return state_dict(model)
 
 
+STORAGE = {"fp16": "float16", "fp32": "float32", "fp32_scaled": "float32", "lut8": "8-bit table"}
+
+
 def _assert_same_state(found, expected):
     assert sorted(found) == sorted(expected)
     for key, value in expected.items():
@@ -43,6 +46,7 @@ def test_rrdbnet_round_trip(scale, storage, fused, reorg_mode, tmp_path, rng):
     found = read_ncnn(param)
     assert found.arch == "RRDBNet" and found.output_resize is None and found.scale == scale
     assert found.config == dict(num_in_ch=3, num_out_ch=3, scale=scale, **TINY)
+    assert found.storage == {STORAGE[storage]: 6 + 15 * TINY["num_block"]}
     _assert_same_state(found.state_dict, stored)
     if storage in ("fp32", "fp32_scaled"):
         _assert_same_state(found.state_dict, state)  # float32 storage is the weights themselves
@@ -67,6 +71,7 @@ def test_srvgg_round_trip(upscale, act_type, storage, fused, shuffle_mode, tmp_p
     param, _, stored = write_srvgg(tmp_path / "m", state, upscale, act_type, storage, fused, shuffle_mode)
     found = read_ncnn(param)
     assert found.arch == "SRVGGNetCompact" and found.output_resize is None
+    assert found.storage == {STORAGE[storage]: 4}
     assert found.config == dict(
         num_in_ch=3, num_out_ch=3, num_feat=6, num_conv=2, upscale=upscale, act_type=act_type
     )
@@ -203,6 +208,15 @@ def test_other_architectures_and_variants_are_named(tmp_path, rng):
         read_ncnn(param)
     _rewrite(param, text.replace("4=1 5=1", "4=0 5=1", 1))
     with pytest.raises(WeightsFileError, match="3x3, stride 1, padding 1"):
+        read_ncnn(param)
+
+
+def test_same_padding_spelled_minus_233(tmp_path, rng):
+    text, param, _ = _param_text(tmp_path, rng)
+    _rewrite(param, text.replace("4=1 5=1", "4=-233 5=1"))
+    assert read_ncnn(param).config["upscale"] == 2
+    _rewrite(param, text.replace("4=1 5=1", "4=1 14=0 5=1", 1))
+    with pytest.raises(WeightsFileError, match=r"'pad': \(0, 1, 1, 0\)"):
         read_ncnn(param)
 
 

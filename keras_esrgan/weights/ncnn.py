@@ -1,25 +1,19 @@
 """ncnn `.param` / `.bin` import: Real-ESRGAN's ncnn models as canonical BasicSR state dicts.
 
-`read_ncnn("realesrgan-x4plus.param")` parses the graph, reads its weights, checks that the
-graph *is* an RRDBNet or an SRVGGNetCompact, wire for wire (every skip, residual scale, slope
-and resampling), and returns BasicSR's key names, PyTorch layouts and the constructor
-arguments. Nothing runs and nothing is allocated beyond what the `.bin` actually holds.
+`read_ncnn("realesrgan-x4plus.param")` parses the graph (`ncnn_format`), reads its weights,
+checks that the graph *is* an RRDBNet or an SRVGGNetCompact wire for wire (every skip,
+concatenation, residual scale, slope and resampling, not just the number of convs), and returns
+BasicSR's key names, PyTorch layouts and the constructor arguments. Nothing runs, and nothing is
+allocated beyond what the `.bin` holds.
 
-File formats (ncnn `ParamDict::load_param`, `ModelBinFromDataReader::load`):
-- `.param`: `7767517`, then `layer_count blob_count`, then one line per layer:
-  `Type name n_in n_out in_blob... out_blob... id=value...`; a value with `.` or `e` is a float;
-  ids <= -23300 are arrays (`-23310=1,2.0e-01`: id 10, one element).
-- `.bin`: for each layer in file order, its weight blobs. A blob read "with a tag" (conv
-  weights) starts with a 4-byte flag: `0x01306B47` float16 (padded to 4 bytes),
-  `0x000D4B38` int8 (refused: it needs ncnn's int8 scales and runtime), `0x0002C056` or `0`
-  float32, any other non-zero flag an 8-bit index into a 256-entry float32 table. Untagged
-  blobs (conv bias, PReLU slopes) are raw float32. ncnn has no bfloat16 file storage (bf16 is
-  a run-time option, `opt.use_bf16_storage`); `0x0002C056` is float32 "with extra scaling".
+The check walks back from the output blob: Split layers are aliases, activations fused into a
+Convolution (`9=1` ReLU, `9=2` LeakyReLU) are the same as separate ReLU layers, and the two
+channel orders ncnn's PixelShuffle and Reorg offer (`1=0` PyTorch's, `1=1` depth_to_space's)
+are both accepted, the weights permuted to BasicSR's order.
 """
 
 import dataclasses
 import os
-import re
 from typing import NamedTuple
 
 import numpy as np
@@ -29,46 +23,27 @@ from keras_esrgan.models.rrdbnet import LRELU_SLOPE, RESIDUAL_SCALE
 from keras_esrgan.models.srvgg import LEAKY_SLOPE
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import infer_architecture
+from keras_esrgan.weights.ncnn_format import (
+    MAGIC,
+    BlobReader,
+    NcnnLayer,
+    convolution_blobs,
+    parse_param,
+    positive_param,
+)
 from keras_esrgan.weights.srvgg_layout import infer_srvgg_architecture
 
-MAGIC = 7767517
-FP16_TAG = 0x01306B47
-INT8_TAG = 0x000D4B38
-FP32_SCALED_TAG = 0x0002C056
 # A .param is text, one short line per layer (116 KB for the 23-block RRDBNet); anything much
 # larger is not a model graph and is not read into memory.
 MAX_PARAM_BYTES = 16 << 20
-MAX_PARAM_ID = 32  # NCNN_MAX_PARAM_COUNT
 LAYER_TYPES = (
     "Input", "Split", "Convolution", "ReLU", "PReLU", "Concat", "Eltwise", "BinaryOp",
     "Interp", "PixelShuffle", "Reorg",
 )
-_INT = re.compile(r"[+-]?\d+$")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# The convs of both architectures: 3x3, stride 1, "same" zero padding. ncnn writes the padding
+# as 1 or as -233/-234 (SAME_UPPER/SAME_LOWER, both 1 pixel per side for these convs).
+_CONV_GEOMETRY = dict(kernel=(3, 3), dilation=(1, 1), stride=(1, 1), pad=(1, 1, 1, 1), pad_value=0, dynamic_weight=0)
 _RESIZE_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
-
-
-@dataclasses.dataclass(frozen=True)
-class NcnnLayer:
-    """One layer line of a `.param` file.
-
-    Attributes:
-        type: layer type (`"Convolution"`, ...).
-        name: layer name.
-        inputs, outputs: blob names.
-        params: id -> int, float, or tuple (array parameters).
-        line: 1-based line number in the file, for error messages.
-    """
-
-    type: str
-    name: str
-    inputs: tuple
-    outputs: tuple
-    params: dict
-    line: int
-
-    def get(self, key, default):
-        return self.params.get(key, default)
 
 
 class NcnnModel(NamedTuple):
@@ -82,184 +57,20 @@ class NcnnModel(NamedTuple):
         output_resize: `None`, or `{"mode": "bicubic", "factor": 0.5}` when the graph resizes
             the network's output by a fixed factor (Real-ESRGAN's ncnn `animevideov3-x2/x3`
             are the x4 network followed by a bicubic x0.5/x0.75: they have no x2/x3 weights).
+        storage: how the conv weights were stored in the `.bin`, e.g. `{"float16": 351}`.
     """
 
     arch: str
     config: dict
     state_dict: dict
     output_resize: object = None
+    storage: object = None
 
     @property
     def scale(self):
         """Output size / input size of the whole graph (network scale x output resize)."""
         scale = self.config["scale" if self.arch == "RRDBNet" else "upscale"]
         return scale * (self.output_resize["factor"] if self.output_resize else 1)
-
-
-def _value(text, where):
-    if "." in text or "e" in text.lower():
-        if not _FLOAT.match(text):
-            raise WeightsFileError(f"{where}: '{text}' is not a number")
-        return float(text)
-    if not _INT.match(text):
-        raise WeightsFileError(f"{where}: '{text}' is not a number")
-    return int(text)
-
-
-def _params(tokens, where):
-    params = {}
-    for token in tokens:
-        key, sep, value = token.partition("=")
-        if not sep or not _INT.match(key):
-            raise WeightsFileError(f"{where}: '{token}' is not an id=value parameter")
-        key = int(key)
-        if key <= -23300:
-            key = -key - 23300
-            count, *items = value.split(",")
-            count = _value(count, where)
-            if not isinstance(count, int) or count != len(items):
-                raise WeightsFileError(
-                    f"{where}: array parameter {token!r} announces {count} values and has {len(items)}"
-                )
-            value = tuple(_value(item, where) for item in items)
-        else:
-            value = _value(value, where)
-        if not 0 <= key < MAX_PARAM_ID:
-            raise WeightsFileError(f"{where}: parameter id {key} is outside ncnn's 0..{MAX_PARAM_ID - 1}")
-        params[key] = value
-    return params
-
-
-def parse_param(text, name="model.param"):
-    """Parse the text of an ncnn `.param` file.
-
-    Args:
-        text: the file's text (`\\n` or `\\r\\n` line ends).
-        name: file name for error messages.
-
-    Returns:
-        list of `NcnnLayer`, in file order.
-
-    Raises:
-        WeightsFileError: wrong magic, counts that disagree with the lines, malformed lines.
-
-    Example:
-    >>> layers = parse_param("7767517\\n2 2\\nInput in 0 1 data\\n"
-    ...                      "Convolution conv 1 1 data out 0=8 1=3 4=1 5=1 6=216 -23310=1,2.0e-01\\n")
-    >>> layers[1].type, layers[1].inputs, layers[1].params
-    ('Convolution', ('data',), {0: 8, 1: 3, 4: 1, 5: 1, 6: 216, 10: (0.2,)})
-    """
-    lines = [(i, line.split()) for i, line in enumerate(text.splitlines(), start=1)]
-    lines = [(i, tokens) for i, tokens in lines if tokens]
-    if not lines or lines[0][1] != [str(MAGIC)]:
-        first = " ".join(lines[0][1])[:40] if lines else ""
-        raise WeightsFileError(
-            f"{name}: not an ncnn text .param file (first line must be the magic {MAGIC}, got {first!r})"
-        )
-    if len(lines) < 2 or len(lines[1][1]) != 2 or not all(map(_INT.match, lines[1][1])):
-        raise WeightsFileError(f"{name}: line 2 must be 'layer_count blob_count'")
-    layer_count, blob_count = map(int, lines[1][1])
-    body = lines[2:]
-    if layer_count != len(body):
-        raise WeightsFileError(f"{name}: header announces {layer_count} layers, the file has {len(body)} layer lines")
-    layers, blobs = [], set()
-    for number, tokens in body:
-        where = f"{name} line {number}"
-        if len(tokens) < 4 or not _INT.match(tokens[2]) or not _INT.match(tokens[3]):
-            raise WeightsFileError(f"{where}: expected 'Type name n_in n_out blobs... params...'")
-        n_in, n_out = int(tokens[2]), int(tokens[3])
-        if n_in < 0 or n_out < 0 or 4 + n_in + n_out > len(tokens):
-            raise WeightsFileError(f"{where}: {n_in} inputs and {n_out} outputs announced, fewer blob names given")
-        inputs = tuple(tokens[4 : 4 + n_in])
-        outputs = tuple(tokens[4 + n_in : 4 + n_in + n_out])
-        if any("=" in blob for blob in inputs + outputs):
-            raise WeightsFileError(f"{where}: fewer blob names than announced")
-        blobs.update(inputs + outputs)
-        params = _params(tokens[4 + n_in + n_out :], where)
-        layers.append(NcnnLayer(tokens[0], tokens[1], inputs, outputs, params, number))
-    if len(blobs) != blob_count:
-        raise WeightsFileError(f"{name}: header announces {blob_count} blobs, the layers name {len(blobs)}")
-    return layers
-
-
-class _Weights:
-    """Reads blobs from the `.bin` bytes in order; every read is checked against the size."""
-
-    def __init__(self, data, name):
-        self.data, self.name, self.offset = data, name, 0
-
-    def _take(self, nbytes, layer, what):
-        if nbytes > len(self.data) - self.offset:
-            raise WeightsFileError(
-                f"{self.name}: truncated: layer '{layer.name}' ({layer.type}, .param line "
-                f"{layer.line}) needs {nbytes} bytes of {what} at offset {self.offset}, the file "
-                f"has {len(self.data) - self.offset} left"
-            )
-        start = self.offset
-        self.offset += nbytes
-        return start
-
-    def raw(self, count, layer, what):
-        start = self._take(4 * count, layer, what)
-        return np.frombuffer(self.data, "<f4", count, start).astype(np.float32)
-
-    def tagged(self, count, layer, what):
-        start = self._take(4, layer, f"{what} storage flag")
-        tag = int.from_bytes(self.data[start : start + 4], "little")
-        if tag == FP16_TAG:
-            start = self._take((2 * count + 3) // 4 * 4, layer, f"float16 {what}")
-            return np.frombuffer(self.data, "<f2", count, start).astype(np.float32)
-        if tag == INT8_TAG:
-            raise WeightsFileError(
-                f"{self.name}: layer '{layer.name}' holds int8-quantized weights (ncnn2int8), which "
-                "need ncnn's int8 runtime; use the float16 or float32 model"
-            )
-        if tag in (0, FP32_SCALED_TAG):
-            return self.raw(count, layer, f"float32 {what}")
-        table_start = self._take(4 * 256, layer, f"{what} lookup table")
-        table = np.frombuffer(self.data, "<f4", 256, table_start)
-        start = self._take((count + 3) // 4 * 4, layer, f"8-bit {what} indices")
-        return table[np.frombuffer(self.data, np.uint8, count, start)].astype(np.float32)
-
-
-def _positive(layer, key, default, name, what):
-    value = layer.get(key, default)
-    if not isinstance(value, int) or value < 1:
-        raise WeightsFileError(f"{name}: layer '{layer.name}': {what} (param {key}) must be a positive integer, got {value!r}")
-    return value
-
-
-def _conv_weights(layer, reader, name):
-    """(weight [out, in, k, k], bias [out]) of a Convolution layer, its geometry checked."""
-    out = _positive(layer, 0, 0, name, "num_output")
-    kw = _positive(layer, 1, 0, name, "kernel_w")
-    kh = _positive(layer, 11, kw, name, "kernel_h")
-    size = _positive(layer, 6, 0, name, "weight_data_size")
-    pad = layer.get(4, 0)
-    geometry = dict(
-        kernel=(kh, kw), dilation=(layer.get(12, layer.get(2, 1)), layer.get(2, 1)),
-        stride=(layer.get(13, layer.get(3, 1)), layer.get(3, 1)),
-        pad=(layer.get(14, pad), pad, layer.get(15, pad), layer.get(16, layer.get(14, pad))),
-    )
-    expected = dict(kernel=(3, 3), dilation=(1, 1), stride=(1, 1), pad=(1, 1, 1, 1))
-    if geometry != expected or layer.get(18, 0.0) != 0 or layer.get(19, 0) != 0:
-        raise WeightsFileError(
-            f"{name}: layer '{layer.name}' is a {geometry} convolution; RRDBNet and "
-            "SRVGGNetCompact use only 3x3, stride 1, padding 1"
-        )
-    if layer.get(8, 0):
-        raise WeightsFileError(
-            f"{name}: layer '{layer.name}' is int8-quantized (int8_scale_term); use the float model"
-        )
-    cin, rest = divmod(size, out * kh * kw)
-    if rest or cin < 1:
-        raise WeightsFileError(
-            f"{name}: layer '{layer.name}': weight_data_size {size} is not num_output ({out}) x "
-            f"{kh}x{kw} x input channels"
-        )
-    weight = reader.tagged(size, layer, "weights").reshape(out, cin, kh, kw)
-    bias = reader.raw(out, layer, "bias") if layer.get(5, 0) else np.zeros(out, np.float32)
-    return weight, bias
 
 
 @dataclasses.dataclass(eq=False)
@@ -306,7 +117,13 @@ def _build_graph(layers, reader, name):
             out(layer, x, count=len(layer.outputs) or 1)
         elif kind == "Convolution":
             (x,) = inp(layer, 1)
-            weight, bias = _conv_weights(layer, reader, name)
+            weight, bias, geometry = convolution_blobs(layer, reader, name)
+            geometry["pad"] = tuple(1 if p in (-233, -234) else p for p in geometry["pad"])
+            if geometry != _CONV_GEOMETRY:
+                raise WeightsFileError(
+                    f"{name}: layer '{layer.name}' is a {geometry} convolution; RRDBNet and "
+                    "SRVGGNetCompact use only 3x3, stride 1, padding 1"
+                )
             node = _Node("conv", [x], dict(weight=weight, bias=bias), layer)
             convs.append(node)
             act = layer.get(9, 0)
@@ -325,7 +142,7 @@ def _build_graph(layers, reader, name):
             out(layer, _Node("act", [x], attrs, layer))
         elif kind == "PReLU":
             (x,) = inp(layer, 1)
-            slopes = reader.raw(_positive(layer, 0, 1, name, "num_slope"), layer, "slopes")
+            slopes = reader.raw(positive_param(layer, 0, 1, name, "num_slope"), layer, "slopes")
             out(layer, _Node("act", [x], dict(kind="prelu", slopes=slopes), layer))
         elif kind == "Concat":
             if layer.get(0, 0) not in (0, -3):
@@ -353,7 +170,7 @@ def _build_graph(layers, reader, name):
             out(layer, _Node("resize", [x], dict(mode=mode, factors=factors), layer))
         elif kind in ("PixelShuffle", "Reorg"):
             (x,) = inp(layer, 1)
-            factor = _positive(layer, 0, 1, name, "factor")
+            factor = positive_param(layer, 0, 1, name, "factor")
             if layer.get(1, 0) not in (0, 1):
                 raise WeightsFileError(f"{name}: layer '{layer.name}' has {kind} mode {layer.get(1, 0)}")
             op = "shuffle" if kind == "PixelShuffle" else "unshuffle"
@@ -363,11 +180,7 @@ def _build_graph(layers, reader, name):
     outputs = [blob for layer in layers for blob in layer.outputs if blob not in consumed]
     if len(outputs) != 1:
         raise WeightsFileError(f"{name}: a generator graph has one output blob, this one has {sorted(outputs)[:6]}")
-    if reader.offset != len(reader.data):
-        raise WeightsFileError(
-            f"{reader.name}: {len(reader.data) - reader.offset} bytes left after the last weight "
-            "blob: this .bin does not belong to this .param"
-        )
+    reader.finish()
     return blobs[outputs[0]], convs
 
 
@@ -591,7 +404,7 @@ def parse_ncnn(param_text, weights, name="model.param", bin_name="model.bin"):
         name, bin_name: file names for error messages.
 
     Returns:
-        `NcnnModel(arch, config, state_dict, output_resize)`.
+        `NcnnModel(arch, config, state_dict, output_resize, storage)`.
 
     Raises:
         WeightsFileError: see `read_ncnn`.
@@ -624,7 +437,8 @@ def parse_ncnn(param_text, weights, name="model.param", bin_name="model.bin"):
             f"{name}: not an RRDBNet or SRVGGNetCompact graph: has layer types {types} "
             f"({unknown} occur in neither)"
         )
-    output, _ = _build_graph(layers, _Weights(bytes(weights), bin_name), name)
+    reader = BlobReader(bytes(weights), bin_name)
+    output, _ = _build_graph(layers, reader, name)
     arch = "RRDBNet" if "Concat" in types else "SRVGGNetCompact"
     try:
         output, resize = _trailing_resize(output)
@@ -638,7 +452,7 @@ def parse_ncnn(param_text, weights, name="model.param", bin_name="model.bin"):
     channels = next(layer for layer in layers if layer.type == "Input").get(2, 0)
     if channels and channels != config["num_in_ch"]:
         raise WeightsFileError(f"{name}: the Input layer declares {channels} channels, the first conv reads {config['num_in_ch']}")
-    return NcnnModel(arch, config, state, resize)
+    return NcnnModel(arch, config, state, resize, dict(sorted(reader.storage.items())))
 
 
 def read_ncnn(param_path, bin_path=None):
@@ -649,11 +463,12 @@ def read_ncnn(param_path, bin_path=None):
         bin_path: its weights; default: the same path with `.bin` for `.param`.
 
     Returns:
-        `NcnnModel(arch, config, state_dict, output_resize)`: `arch` is `"RRDBNet"` (any
+        `NcnnModel(arch, config, state_dict, output_resize, storage)`: `arch` is `"RRDBNet"` (any
         block count; x4, or x2/x1 with a pixel unshuffle) or `"SRVGGNetCompact"` (x1..x4,
         PReLU, ReLU or LeakyReLU), `config` its constructor arguments, `state_dict` in
         BasicSR's names and PyTorch layout (float32; float16 storage is widened exactly),
-        `output_resize` a fixed resize of the output or None.
+        `output_resize` a fixed resize of the output or None, `storage` the weight storage
+        kinds found.
 
     Raises:
         FileNotFoundError: a file is missing.
@@ -662,8 +477,9 @@ def read_ncnn(param_path, bin_path=None):
             architecture (naming what differs).
 
     Example (Real-ESRGAN's ncnn x4 anime video model: SRVGGNetCompact, 16 convs, PReLU):
-    `arch, config, state, resize = read_ncnn("realesr-animevideov3-x4.param")` gives
-    `"SRVGGNetCompact"`, `{..., "num_conv": 16, "upscale": 4, "act_type": "prelu"}`, None.
+    `arch, config, state, resize, storage = read_ncnn("realesr-animevideov3-x4.param")` gives
+    `"SRVGGNetCompact"`, `{..., "num_conv": 16, "upscale": 4, "act_type": "prelu"}`, None,
+    `{"float16": 18}`.
     """
     param_path = os.fspath(param_path)
     if bin_path is None:
