@@ -220,6 +220,18 @@ def test_same_padding_spelled_minus_233(tmp_path, rng):
         read_ncnn(param)
 
 
+def test_params_of_the_wrong_kind(tmp_path, rng):
+    text, param, _ = _param_text(tmp_path, rng, arch="rrdbnet")
+    for old, new, match in [
+        ("-23310=1,2.000000e-01", "10=2.000000e-01", "param 10 must be an array"),
+        ("-23301=2,2.000000e-01,1.000000e+00", "1=2.000000e-01", "param 1 must be an array"),
+        ("1=2.000000e+00 2=2.000000e+00", "-23301=1,2.0 2=2.000000e+00", "param 1 must be a number"),
+    ]:
+        _rewrite(param, text.replace(old, new, 1))
+        with pytest.raises(WeightsFileError, match=match):
+            read_ncnn(param)
+
+
 def test_int8_weights_are_refused(tmp_path, rng):
     state = random_srvgg_state(rng, num_feat=4, num_conv=1, upscale=2)
     param, _, _ = write_srvgg(tmp_path / "m", state, 2, storage="int8")

@@ -83,6 +83,20 @@ class _Node:
     layer: NcnnLayer = None
 
 
+def _number(layer, key, default, name):
+    value = layer.get(key, default)
+    if isinstance(value, tuple):
+        raise WeightsFileError(f"{name}: layer '{layer.name}': param {key} must be a number, not an array")
+    return float(value)
+
+
+def _numbers(layer, key, name):
+    value = layer.get(key, ())
+    if not isinstance(value, tuple):
+        raise WeightsFileError(f"{name}: layer '{layer.name}': param {key} must be an array (id {-23300 - key})")
+    return tuple(float(v) for v in value)
+
+
 def _build_graph(layers, reader, name):
     """Normalize the layer list into `_Node`s; return (output node, conv nodes in file order)."""
     blobs, consumed, convs = {}, set(), []
@@ -130,14 +144,14 @@ def _build_graph(layers, reader, name):
             if act == 1:
                 node = _Node("act", [node], dict(kind="relu"), layer)
             elif act == 2:
-                slope = layer.get(10, (0.0,))
-                node = _Node("act", [node], dict(kind="leakyrelu", slope=float(slope[0])), layer)
+                slope = _numbers(layer, 10, name) or (0.0,)
+                node = _Node("act", [node], dict(kind="leakyrelu", slope=slope[0]), layer)
             elif act:
                 raise WeightsFileError(f"{name}: layer '{layer.name}' fuses activation type {act}, which these generators do not use")
             out(layer, node)
         elif kind == "ReLU":
             (x,) = inp(layer, 1)
-            slope = float(layer.get(0, 0.0))
+            slope = _number(layer, 0, 0.0, name)
             attrs = dict(kind="leakyrelu", slope=slope) if slope else dict(kind="relu")
             out(layer, _Node("act", [x], attrs, layer))
         elif kind == "PReLU":
@@ -154,7 +168,7 @@ def _build_graph(layers, reader, name):
                 raise WeightsFileError(f"{name}: layer '{layer.name}' is BinaryOp {layer.get(0, 0)} (only addition of two blobs occurs here)")
             if kind == "Eltwise" and layer.get(0, 1) != 1:
                 raise WeightsFileError(f"{name}: layer '{layer.name}' is Eltwise op {layer.get(0, 1)} (only sums occur here)")
-            coeffs = tuple(float(c) for c in layer.get(1, ())) or (1.0,) * len(terms)
+            coeffs = _numbers(layer, 1, name) or (1.0,) * len(terms)
             if len(coeffs) != len(terms):
                 raise WeightsFileError(f"{name}: layer '{layer.name}' has {len(coeffs)} coefficients for {len(terms)} inputs")
             out(layer, _Node("sum", terms, dict(coeffs=coeffs), layer))
@@ -166,7 +180,7 @@ def _build_graph(layers, reader, name):
                     f"{name}: layer '{layer.name}' is an Interp with a fixed output size, corner "
                     "alignment or unknown mode; these generators resize by constant factors only"
                 )
-            factors = (float(layer.get(1, 1.0)), float(layer.get(2, 1.0)))
+            factors = (_number(layer, 1, 1.0, name), _number(layer, 2, 1.0, name))
             out(layer, _Node("resize", [x], dict(mode=mode, factors=factors), layer))
         elif kind in ("PixelShuffle", "Reorg"):
             (x,) = inp(layer, 1)
