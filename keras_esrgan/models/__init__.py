@@ -1,6 +1,8 @@
-"""Keras models: the RRDBNet generator and the two discriminators."""
+"""Keras models: the generators (`SRGenerator` and its subclass `RRDBNet`) and the two
+discriminators."""
 
 from keras_esrgan.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
 from keras_esrgan.models.rrdbnet import RRDB, RRDBNet, ResidualDenseBlock
 
@@ -10,6 +12,7 @@ __all__ = [
     "RRDB",
     "RRDBNet",
     "ResidualDenseBlock",
+    "SRGenerator",
     "UNetDiscriminatorSN",
     "VGGStyleDiscriminator",
 ]
