@@ -18,7 +18,8 @@ RESIDUAL_SCALE = 0.2
 INIT_SCALE = 0.1
 LRELU_SLOPE = 0.2
 
-_UNSHUFFLE = {4: 1, 2: 2, 1: 4}
+# Real-ESRGAN's x2 and x1 models pixel-unshuffle their input by 2 and 4 to run the x4 body.
+UNSHUFFLE_FACTORS = {4: 1, 2: 2, 1: 4}
 
 
 def dense_block_initializer(seed=None):
@@ -205,7 +206,7 @@ class RRDBNet(SRGenerator):
         ).items():
             if int(value) != value or value < 1:
                 raise ValueError(f"RRDBNet: {arg} must be a positive integer, got {value!r}")
-        if scale not in _UNSHUFFLE:
+        if scale not in UNSHUFFLE_FACTORS:
             raise ValueError(f"RRDBNet: scale must be 4, 2 or 1, got {scale!r}")
         self.num_in_ch = int(num_in_ch)
         self.num_out_ch = int(num_out_ch)
@@ -213,7 +214,7 @@ class RRDBNet(SRGenerator):
         self.num_feat = int(num_feat)
         self.num_block = int(num_block)
         self.num_grow_ch = int(num_grow_ch)
-        self.unshuffle_factor = _UNSHUFFLE[self.scale]
+        self.unshuffle_factor = UNSHUFFLE_FACTORS[self.scale]
 
         dtype = self.dtype_policy
         init = torch_default_initializer
