@@ -35,34 +35,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("KERAS_ESRGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def y_psnr(sr, hr, crop=4):
-    """Set5 protocol: Y of BT.601 (MATLAB rgb2ycbcr) on uint8 RGB, `crop` pixels off each border."""
-    def y(img):
-        img = img.astype(np.float64)
-        return 16.0 + (65.481 * img[..., 0] + 128.553 * img[..., 1] + 24.966 * img[..., 2]) / 255.0
-
-    a, b = y(sr)[crop:-crop, crop:-crop], y(hr)[crop:-crop, crop:-crop]
-    return 10.0 * np.log10(255.0**2 / np.mean((a - b) ** 2))
-
-
-def rgb_psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
-def to_uint8(x):
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def set5(tile):
     """(LR float32 padded to tile x tile, LR height, width, HR uint8) per Set5 image."""
     from keras_esrgan.data.degrade import bicubic_downsample
-    from keras_esrgan.images import read_image
+    from keras_esrgan.evaluation import load_hr
 
     items = []
     for path in sorted((SHARED / "Set5").glob("*.png")):
-        hr = read_image(path)[..., :3]
-        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        hr = load_hr(path, 4)  # the benchmark protocol: RGB, mod-cropped
         lr = bicubic_downsample(hr, 4).numpy()
         h, w = lr.shape[:2]
         if h > tile or w > tile:
@@ -93,8 +73,12 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from keras_esrgan import RRDBNet, load_generator
+    from keras_esrgan import RRDBNet, load_generator, metrics
     from keras_esrgan.export import LiteRTModel, saved_model, tflite, weight_bytes
+    from keras_esrgan.pixels import quantize
+
+    def y_psnr(sr, hr):  # the Set5 protocol: BT.601 Y, 4 pixels off each border
+        return metrics.psnr(sr, hr, crop_border=4, test_y_channel=True)
 
     if not (SHARED / "Set5").is_dir() or not (SHARED / "Set14").is_dir():
         raise SystemExit(f"needs Set5 and Set14 under {SHARED}")
@@ -117,7 +101,7 @@ def main(argv=None):
     rows = []
     gt = None
     if args.weights:
-        gt = np.mean([y_psnr(to_uint8(reference[n][: 4 * h, : 4 * w]), hr)
+        gt = np.mean([y_psnr(quantize(reference[n][: 4 * h, : 4 * w]), hr)
                       for n, _, h, w, hr in images])
     rows.append(("Keras fp32 tf.function", weight_bytes(generator) / 1e6, None, keras_s, 1.0,
                  None, None, gt))
@@ -129,7 +113,7 @@ def main(argv=None):
     generator.export(keras_export, format="tf_saved_model", verbose=False,
                      input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
     serving = tf.saved_model.load(sm_path).signatures["serving_default"]
-    probe_u8 = tf.constant(to_uint8(probe))
+    probe_u8 = tf.constant(quantize(probe))
     serving_s = median_seconds(lambda: serving(images=probe_u8), args.runs, warmup=2)
     print(f"SavedModel {sm_path}: {folder_mb(sm_path):.1f} MB (variables "
           f"{folder_mb(os.path.join(sm_path, 'variables')):.1f} MB for "
@@ -147,9 +131,9 @@ def main(argv=None):
         latency = median_seconds(lambda: model(probe), args.runs, warmup=2)
         to_fp32, to_gt, errors = [], [], []
         for name, lr, h, w, hr in images:
-            out = to_uint8(model(lr[None])[0, : 4 * h, : 4 * w])
-            ref = to_uint8(reference[name][: 4 * h, : 4 * w])
-            to_fp32.append(rgb_psnr(out, ref))
+            out = quantize(model(lr[None])[0, : 4 * h, : 4 * w])
+            ref = quantize(reference[name][: 4 * h, : 4 * w])
+            to_fp32.append(metrics.psnr(out, ref))
             to_gt.append(y_psnr(out, hr))
             errors.append(np.abs(out.astype(int) - ref).ravel())
         errors = np.concatenate(errors)

@@ -32,8 +32,9 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import keras_esrgan  # noqa: E402
-from keras_esrgan import RRDBNet  # noqa: E402
+from keras_esrgan import RRDBNet, metrics  # noqa: E402
 from keras_esrgan.inference import Upscaler  # noqa: E402
+from keras_esrgan.pixels import quantize, to_float  # noqa: E402
 from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 SHARED = os.environ.get(
@@ -61,7 +62,7 @@ def make_input(size, rng):
     """(1, size, size, 3) float32, uint8-representable: a photo crop, or noise without images."""
     path = os.path.join(SHARED, "Set14", "barbara.png")
     if not os.path.exists(path):
-        return np.round(rng.random((1, size, size, 3), dtype=np.float32) * 255) / 255
+        return to_float(quantize(rng.random((1, size, size, 3), dtype=np.float32)))
     from keras_esrgan.images import read_image
 
     image = read_image(path)
@@ -70,16 +71,16 @@ def make_input(size, rng):
         image = np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
         h, w = image.shape[:2]
     y, x = (h - size) // 2, (w - size) // 2
-    return image[None, y : y + size, x : x + size].astype(np.float32) / 255
+    return to_float(image[None, y : y + size, x : x + size])
 
 
 def psnr_to(reference, output):
-    """PSNR (dB, peak 1) of a float output to the fp32 reference, both clipped to [0, 1]."""
-    mse = np.mean((np.clip(output, 0, 1) - np.clip(reference, 0, 1)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+    """PSNR (dB, peak 1) of a float output batch of one to the fp32 reference, both clipped."""
+    clipped = [np.clip(np.asarray(v, np.float64)[0], 0, 1) for v in (output, reference)]
+    return metrics.psnr(*clipped, data_range=1.0)
 
 
-def keras_paths(model, weights, wanted):
+def keras_paths(model, wanted):
     """name -> (callable taking an NHWC float32 batch, precision) for the TF paths."""
     spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
 
@@ -96,8 +97,7 @@ def keras_paths(model, weights, wanted):
     if "xla" in wanted:
         paths["xla"] = (traced(model, True), "fp32")
     if {"bf16", "bf16_xla"} & set(wanted):
-        bf16 = RRDBNet(**model.config, dtype="mixed_bfloat16")
-        bf16.set_weights(weights)
+        bf16 = model.clone(dtype="mixed_bfloat16")
         if "bf16" in wanted:
             paths["bf16"] = (traced(bf16, False), "bf16")
         if "bf16_xla" in wanted:
@@ -191,7 +191,6 @@ def main():
 
     model = (keras_esrgan.load_generator(args.weights) if args.weights
              else RRDBNet(num_block=args.num_block))
-    weights = model.get_weights()
     flops_px = model.flops_per_pixel()
     print(f"RRDBNet {model.config}: {model.count_params():,} parameters, "
           f"{flops_px / 1e6:.2f} MFLOP per LR pixel")
@@ -200,7 +199,7 @@ def main():
     peaks["int8"] = peaks["bf16"]
     print(f"matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n")
 
-    paths = keras_paths(model, weights, wanted)
+    paths = keras_paths(model, wanted)
     with tempfile.TemporaryDirectory() as workdir:
         if any(w.startswith("tflite") for w in wanted):
             paths.update(tflite_paths(model, wanted, workdir))
@@ -215,7 +214,7 @@ def main():
             upscaler = Upscaler(model)
             print(f"upscale: Upscaler precision 'auto' resolved to {upscaler.precision!r}")
             paths["upscale"] = (
-                lambda x: upscaler(np.round(x[0] * 255).astype(np.uint8)).astype(np.float32)[None] / 255,
+                lambda x: to_float(upscaler(quantize(x[0])))[None],
                 upscaler.precision,
             )
 

@@ -10,16 +10,17 @@ Every figure comes from its own process, because the peak resident set (VmHWM in
 the measured call once and records the peak again.
 
 `pass`: one untiled window in fp32 and bf16, run two ways: the generator called whole in a
-`tf.function`, and `Upscaler(tile=0).predict`, which runs the trunk at once and the upsampling
-tail in bands of feature rows (`RRDBNet.reconstruct_in_bands`); and the exported SavedModel's
-`serving_default` (fp32, banded too) on a uint8 image. Printed: peak growth per LR pixel, less
-the output. This is what `inference.BYTES_PER_PIXEL` (the automatic window size) is.
+`tf.function`, and `Upscaler(tile=0).predict`, which runs `RRDBNet.lean_call`: the trunk at once
+and the upsampling tail in row chunks of the features (`RRDBNet.reconstruct_in_chunks`); and the
+exported SavedModel's `serving_default` (fp32, `lean_call` too) on a uint8 image. Printed: peak
+growth per LR pixel, less the output. This is what `inference.BYTES_PER_PIXEL` (the automatic
+window size) is.
 
 `images`: the default `Upscaler` (precision "auto", automatic windows) on one uint8
 `size x size` RGB image. Printed per size: the tile plan, seconds, peak RSS, its growth over the
 baseline, the uint8 output's own size (which no tiling can avoid) and the growth beyond it.
 "Flat" means that last column stops growing with the image once it is tiled: the network's
-memory is set by the window, the host's by a band one window high (`Upscaler.strips`).
+memory is set by the window, the host's by a strip one window high (`Upscaler.strips`).
 
 The depth of the model hardly matters (the trunk's maps are freed block by block; the
 high-resolution tail dominates), so `--num_block 2` shows about the same memory much faster.
@@ -87,7 +88,7 @@ def child(kind, size, num_block, precision):
         return dict(per_pixel=(peak_rss() - baseline - out.nbytes) / size**2)
     upscaler = Upscaler(RRDBNet(num_block=num_block), tile=0, precision=precision.split("-")[0])
     if precision.endswith("whole"):
-        model = upscaler._model(upscaler.precision)
+        model = upscaler.runner.model()
         fn = tf.function(lambda v: model(v), input_signature=[tf.TensorSpec([1, None, None, 3])])
         run = lambda v: fn(v[None]).numpy()  # noqa: E731
     else:
@@ -115,7 +116,7 @@ def measure(kind, size, num_block, precision="auto"):
 def pass_table(args):
     print(f"One untiled pass, RRDBNet x4 with {args.num_block} blocks: peak growth per LR pixel "
           "(KB), float32 output excluded")
-    columns = ("fp32-whole", "fp32-banded", "bf16-whole", "bf16-banded", "savedmodel")
+    columns = ("fp32-whole", "fp32-chunked", "bf16-whole", "bf16-chunked", "savedmodel")
     print(f"{'size':>6}" + "".join(f"{c:>13}" for c in columns))
     for size in [int(s) for s in args.sizes.split(",")]:
         cells = []

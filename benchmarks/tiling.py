@@ -34,23 +34,16 @@ def db(sse, n):
     return float("inf") if sse == 0 else 10 * np.log10(255.0**2 * n / sse)
 
 
-def to_uint8(y):
-    return np.rint(np.clip(y, 0, 1) * 255).astype(np.uint8)
-
-
 def lr_images(names):
     """Set14 images reduced x4 (MATLAB bicubic, mod-cropped), float32 in [0, 1]."""
     import tensorflow as tf
 
     from keras_esrgan.data import bicubic_downsample
-    from keras_esrgan.images import read_image
+    from keras_esrgan.evaluation import load_hr
 
     out = {}
     for name in names:
-        hr = read_image(os.path.join(SHARED, "Set14", f"{name}.png"))
-        if hr.ndim == 2:
-            hr = np.repeat(hr[..., None], 3, -1)
-        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        hr = load_hr(os.path.join(SHARED, "Set14", f"{name}.png"), 4)  # RGB, mod-cropped
         lr = bicubic_downsample(tf.constant(hr), 4).numpy()  # float32 in [0, 1] (rounded to
         out[name] = np.clip(lr, 0, 1).astype(np.float32)     # uint8 levels, as MATLAB does)
         assert out[name].max() > 0.5, f"{name}: LR image not in [0, 1]"
@@ -62,6 +55,7 @@ def seams(args):
     import pretrained
     from keras_esrgan import load_generator
     from keras_esrgan.inference import Upscaler, blend_weights, tile_windows
+    from keras_esrgan.pixels import quantize
 
     weights = args.weights or str(pretrained.fetch())
     net = load_generator(weights)
@@ -78,8 +72,8 @@ def seams(args):
     bf16_stats = []
     for name, x in images.items():
         full = fp32.predict(x)
-        full8 = to_uint8(full)
-        low = to_uint8(bf16.predict(x))
+        full8 = quantize(full)
+        low = quantize(bf16.predict(x))
         bf16_stats.append((np.sum((low.astype(np.float64) - full8) ** 2), full8.size,
                            int(np.abs(low.astype(int) - full8).max())))
         h, w = x.shape[:2]
@@ -87,7 +81,7 @@ def seams(args):
             window = args.tile + overlap
             rows = tile_windows(h, min(window, h), args.tile)
             cols = tile_windows(w, min(window, w), args.tile)
-            outputs = {(r, c): fp32._forward(np.ascontiguousarray(x[r[0]:r[1], c[0]:c[1]]))
+            outputs = {(r, c): fp32.runner(np.ascontiguousarray(x[r[0]:r[1], c[0]:c[1]]))
                        for r in rows for c in cols}
             for blend in blends:
                 if blend > overlap:
@@ -100,7 +94,7 @@ def seams(args):
                     for c, cx in zip(cols, wx):
                         weight = ry[:, None, None] * cx[None, :, None]
                         out[s * r[0]:s * r[1], s * c[0]:s * c[1]] += outputs[r, c] * weight
-                out8 = to_uint8(out)
+                out8 = quantize(out)
                 error = (np.clip(out, 0, 1) - np.clip(full, 0, 1)) * 255
                 step = max(np.abs(np.diff(error, axis=0)).mean(axis=(1, 2)).max(),
                            np.abs(np.diff(error, axis=1)).mean(axis=(0, 2)).max())

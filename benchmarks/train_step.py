@@ -36,7 +36,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 CONFIGS = {"small": 4, "full": 23}
-PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
 
 def parse_args(argv=None):
@@ -86,8 +85,9 @@ def time_keras(blocks, precision, strategy, args, vgg):
     import keras
 
     import keras_esrgan
+    from keras_esrgan.precision import training_policy
 
-    keras.config.set_dtype_policy(PRECISIONS[precision])
+    keras.config.set_dtype_policy(training_policy(precision))  # fp32: float32, bf16: mixed_bfloat16
     try:
         with strategy.scope(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

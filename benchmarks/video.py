@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from keras_esrgan import RRDBNet  # noqa: E402
 from keras_esrgan.inference import Upscaler  # noqa: E402
+from keras_esrgan.pixels import quantize  # noqa: E402
 from keras_esrgan.video import probe_video, upscale_video  # noqa: E402
 
 MODELS = {
@@ -57,7 +58,7 @@ def make_clip(path, frames, height, width, fps=24):
         for i in range(frames):
             t = i / frames
             rgb = 0.5 + 0.4 * np.sin(2 * np.pi * np.stack([xx + t, yy - t, xx * yy + t], -1))
-            frame = av.VideoFrame.from_ndarray((255 * rgb).astype(np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(quantize(rgb), format="rgb24")
             frame.pts = i
             out.mux(video.encode(frame))
         out.mux(video.encode())

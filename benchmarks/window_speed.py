@@ -6,7 +6,7 @@
     python benchmarks/window_speed.py interleaved --sizes 256
 
 `model`: the full RRDBNet x4 (23 blocks) as `Upscaler` runs one window (trunk, then the tail
-in bands, one traced function), on square windows of each size. Printed: pixels per second of
+in row chunks, one traced function), on square windows of each size. Printed: pixels per second of
 the pass, the trunk's (`RRDBNet.features` alone) share of its time, and the useful rate: the
 pass's rate times the fraction of a window that is new pixels with the default overlap of 80
 (`((size - 80) / size)^2`), which is what a tiled image of many windows gets.
@@ -17,10 +17,10 @@ channels). The difference is the glue between them: four concatenations, four Le
 the scaled residual, all memory-bound. Printed: pixels per second of the block and of its
 convs, and the glue's share of the block's time.
 
-`interleaved`: `Upscaler`'s window pass (bf16 weights, tail in bands) against the generator
+`interleaved`: `Upscaler`'s window pass (bf16 weights, tail in row chunks) against the generator
 called whole under `mixed_bfloat16`, alternating call by call so that drift over minutes (up to
 about 10% on this machine) hits both alike. Rows of `benchmarks/inference.py` are timed minutes
-apart; this is the like-for-like check of what the banded tail costs.
+apart; this is the like-for-like check of what the chunked tail costs.
 """
 
 import argparse
@@ -39,13 +39,19 @@ import tensorflow as tf  # noqa: E402
 from keras_esrgan import RRDBNet  # noqa: E402
 from keras_esrgan.inference import DEFAULT_BLEND, DEFAULT_TILE_PAD, Upscaler  # noqa: E402
 from keras_esrgan.models.rrdbnet import ResidualDenseBlock  # noqa: E402
+from keras_esrgan.precision import (  # noqa: E402
+    INFERENCE_PRECISIONS,
+    inference_policy,
+    inference_precision,
+    training_policy,
+)
 from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 
 def model_table(args):
     upscaler = Upscaler(RRDBNet(), tile=0, precision=args.precision)
-    model = upscaler._model(upscaler.precision)
-    window = upscaler._function(upscaler.precision)
+    model = upscaler.runner.model()
+    window = upscaler.runner.function()
     trunk = tf.function(lambda x: model.features(x),
                         input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)], autograph=False)
     overlap = 2 * DEFAULT_TILE_PAD + DEFAULT_BLEND
@@ -63,8 +69,7 @@ def model_table(args):
 
 
 def block_table(args):
-    dtype = {"bf16": "bfloat16", "fp32": "float32"}[args.precision]
-    block = ResidualDenseBlock(64, 32, dtype=dtype)
+    block = ResidualDenseBlock(64, 32, dtype=inference_policy(args.precision))
     block.build((None, None, None, 64))
     dtype = block.compute_dtype
     whole = tf.function(lambda x: block(x), input_signature=[tf.TensorSpec([1, None, None, 64], dtype)])
@@ -95,10 +100,9 @@ def interleaved_table(args):
     import time
 
     upscaler = Upscaler(RRDBNet(), tile=0, precision=args.precision)
-    window = upscaler._function(upscaler.precision)
-    policy = {"bf16": "mixed_bfloat16", "fp32": "float32"}[upscaler.precision]
-    whole_model = RRDBNet(dtype=policy)
-    whole_model.set_weights(upscaler.generator.get_weights())
+    window = upscaler.runner.function()
+    policy = training_policy(upscaler.precision)  # the mixed policy: float32 weights, cast per call
+    whole_model = upscaler.generator.clone(dtype=policy)
     whole = tf.function(lambda x: whole_model(x),
                         input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)], autograph=False)
     rng = np.random.default_rng(0)
@@ -122,9 +126,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", nargs="?", default="all", choices=["all", "model", "block", "interleaved"])
     parser.add_argument("--sizes", help="square sizes (default 128..640 for model, 192..640 for block)")
-    parser.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
+    parser.add_argument("--precision", default="bf16", choices=INFERENCE_PRECISIONS)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    args.precision = inference_precision(args.precision)
     if args.table in ("all", "model"):
         model_table(args)
     if args.table in ("all", "block"):

@@ -1,11 +1,14 @@
 """keras-esrgan: ESRGAN (Wang et al., 2018) for Keras 3 on TensorFlow.
 
-The public API. Models: `RRDBNet`, `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
+The public API. Models: `SRGenerator` (what every generator is), `RRDBNet`,
+`VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
 Weights: `load_generator`, `save_generator`, `interpolate`.
 Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
 Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
 `keras_esrgan.losses`).
-Inference: `Upscaler`, `upscale` (tiling, alpha, greyscale, 16-bit, bf16).
+Inference: `Upscaler`, `upscale` (tiling, alpha, greyscale, 16-bit, bf16; the parts in
+`keras_esrgan.inference`). Pixel values and rounding: `keras_esrgan.pixels`; precision names:
+`keras_esrgan.precision`.
 Evaluation: `evaluate`, `format_table`; metrics (`psnr`, `ssim`, `niqe`) in `keras_esrgan.metrics`.
 Export: `export_saved_model` (TF Serving), `export_tflite` (LiteRT); more in `keras_esrgan.export`.
 """
@@ -38,7 +41,12 @@ from keras_esrgan.export import saved_model as export_saved_model  # noqa: E402
 from keras_esrgan.export import tflite as export_tflite  # noqa: E402
 from keras_esrgan.inference import Upscaler, upscale  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
-from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator  # noqa: E402
+from keras_esrgan.models import (  # noqa: E402
+    RRDBNet,
+    SRGenerator,
+    UNetDiscriminatorSN,
+    VGGStyleDiscriminator,
+)
 from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
 from keras_esrgan.training import ESRGAN, PSNRTrainer  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
@@ -56,6 +64,7 @@ __all__ = [
     "PSNRTrainer",
     "PerceptualLoss",
     "RRDBNet",
+    "SRGenerator",
     "TrainingCheckpoint",
     "Upscaler",
     "UNetDiscriminatorSN",

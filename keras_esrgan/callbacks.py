@@ -23,6 +23,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from keras_esrgan.data.degrade import matlab_bicubic_resize
+from keras_esrgan.pixels import quantize, to_float
 
 
 def _plugin_metadata(plugin, data_class):
@@ -74,17 +75,6 @@ def write_images(name, images, step):
     )
 
 
-def to_uint8(images):
-    """Float images nominally in [0, 1] -> uint8, `round(clip(x, 0, 1) * 255)` (BasicSR's
-    `tensor2img`). Any shape; tensors or arrays.
-
-    Example:
-    >>> to_uint8(np.array([0.0, 0.5, 1.2]))
-    array([  0, 128, 255], dtype=uint8)
-    """
-    return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def validation_images(pairs):
     """`(lr, hr)` pairs as a list of uint8 numpy pairs `(h, w, 3)`, `(s*h, s*w, 3)`.
 
@@ -92,7 +82,8 @@ def validation_images(pairs):
         pairs: `validation_pipeline(...)` (float batches of one in [0, 1]), any iterable of
             float `(1, h, w, 3)` / `(h, w, 3)` pairs in [0, 1], or of uint8 pairs.
 
-    Float input in [0, 1] that came from uint8 files rounds back to exactly the file's values.
+    Float input in [0, 1] that came from uint8 files rounds back to exactly the file's values
+    (`keras_esrgan.pixels.quantize`, BasicSR's `tensor2img` rounding).
 
     Example:
     >>> from keras_esrgan.data import image_folder, validation_pipeline, write_synthetic_folder
@@ -108,7 +99,7 @@ def validation_images(pairs):
                 raise ValueError(f"validation_images: batches of one image expected, got {lr.shape}")
             lr, hr = lr[0], hr[0]
         if lr.dtype != np.uint8:
-            lr, hr = to_uint8(lr), to_uint8(hr)
+            lr, hr = quantize(lr), quantize(hr)
         out.append((lr, hr))
     if not out:
         raise ValueError("validation_images: the validation set is empty")
@@ -122,8 +113,7 @@ def generator_upscale(generator):
     """
 
     def upscale(lr):
-        x = tf.convert_to_tensor(np.asarray(lr, np.float32)[None] / 255.0)
-        return to_uint8(generator(x, training=False)[0])
+        return quantize(generator(to_float(lr)[None], training=False)[0])
 
     return upscale
 

@@ -23,6 +23,7 @@ from keras_esrgan.inference import (
     DEFAULT_MEMORY_SHARE,
     DEFAULT_TILE_PAD,
 )
+from keras_esrgan.precision import INFERENCE_PRECISIONS
 
 _GENERATOR_EXTENSIONS = (".keras", ".weights.h5", ".safetensors")
 _OUTPUT_EXTENSIONS = ("auto", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
@@ -85,8 +86,7 @@ def _convert(args):
     generator = load_generator(args.input, **overrides)
     _clean_stale_temp_files(os.path.dirname(args.output), started, os.path.basename(args.output))
     save_generator(generator, args.output, overwrite=args.overwrite)
-    arch = ", ".join(f"{k}={v}" for k, v in generator.config.items())
-    print(f"{shown(args.input)} -> {shown(args.output)}: RRDBNet({arch}), {generator.count_params():,} parameters")
+    print(f"{shown(args.input)} -> {shown(args.output)}: {generator.describe()}, {generator.count_params():,} parameters")
     return 0
 
 
@@ -338,7 +338,7 @@ def _add_upscale(sub):
         help="upscale alpha with the network (default) or by bicubic resizing",
     )
     p.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        "--precision", choices=INFERENCE_PRECISIONS, default="auto",
         help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
     )
     p.add_argument(
@@ -379,7 +379,7 @@ def _add_evaluate(sub):
         help="as for upscale (default: automatic; evaluation images usually fit whole)",
     )
     p.add_argument(
-        "--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+        "--precision", choices=INFERENCE_PRECISIONS, default="fp32",
         help="fp32 (default, the numbers to publish), bf16 or auto",
     )
     p.add_argument("--name", metavar="LABEL", help="label of the model rows (default: file name)")

@@ -1,35 +1,10 @@
-"""Exponential moving average of generator weights (BasicSR `model_ema`), tf.distribute-aware."""
+"""Exponential moving average of generator weights (BasicSR `model_ema`), tf.distribute-aware.
+
+The EMA generator itself is a copy of the generator: `SRGenerator.clone`.
+"""
 
 import keras
 import tensorflow as tf
-
-
-def clone_generator(generator, name=None):
-    """A new model of the same class, configuration and dtype policy, with the same weights.
-
-    Args:
-        generator: a built Keras model with `get_config` (e.g. `RRDBNet`).
-        name: name of the copy (default: the original's).
-
-    Example:
-    >>> net = keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
-    >>> ema = clone_generator(net, name="ema_generator")
-    >>> ema.name, ema is net, all(np.array_equal(a, b) for a, b in zip(ema.get_weights(), net.get_weights()))
-    ('ema_generator', False, True)
-    """
-    if not generator.built:
-        raise ValueError(f"clone_generator: {generator.name} is not built; call it on a batch first")
-    config = generator.get_config()
-    if name is not None:
-        config["name"] = name
-    clone = type(generator).from_config(config)
-    if not clone.built:
-        raise ValueError(
-            f"clone_generator: {type(generator).__name__}.from_config does not build the model, so "
-            "its weights cannot be copied; build it in __init__ as RRDBNet does"
-        )
-    clone.set_weights(generator.get_weights())
-    return clone
 
 
 def update_ema(averages, variables, decay):

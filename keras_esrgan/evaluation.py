@@ -43,7 +43,9 @@ import os
 
 import numpy as np
 
+from keras_esrgan.data.augment import mod_crop
 from keras_esrgan.images import read_image
+from keras_esrgan.pixels import as_rgb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,14 +157,10 @@ def load_hr(path, scale):
     >>> load_hr("comic.png", 4).shape
     (360, 248, 3)
     """
-    image = read_image(path)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    image = image[:, :, :3]
-    h, w = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
-    if h == 0 or w == 0:
+    image = as_rgb(read_image(path))
+    if image.shape[0] < scale or image.shape[1] < scale:
         raise ValueError(f"{path}: {image.shape[0]}x{image.shape[1]} is smaller than scale={scale}")
-    return np.ascontiguousarray(image[:h, :w])
+    return np.ascontiguousarray(mod_crop(image, scale))
 
 
 def _scores(name, image, hr, crop_border, with_niqe):
@@ -192,8 +190,8 @@ def evaluate(
     bicubic LR, SR through `keras_esrgan.inference`, metrics on Y with `crop_border`.
 
     Args:
-        generator: a `keras_esrgan.RRDBNet` (or a weights path, anything `Upscaler` takes)
-            whose scale is `scale`.
+        generator: an `SRGenerator` such as `keras_esrgan.RRDBNet` (or a weights path,
+            anything `Upscaler` takes) whose scale is `scale`.
         folder_or_sets: a folder of HR images (the set is named after the folder), a list of
             folders, or a dict `{set name: folder}`. Folders are not searched recursively.
         scale: int, the upscaling factor (mod-crop, LR and bicubic use it).
@@ -202,7 +200,8 @@ def evaluate(
             every image must keep two 96x96 blocks after cropping).
         tile: `Upscaler`'s `tile`: None = automatic (whole image when it fits the memory
             budget), 0 = never tile, n = windows of n LR pixels.
-        precision: `"fp32"` (default: benchmark numbers), `"bf16"` or `"auto"`.
+        precision: `"fp32"` (default: benchmark numbers), `"bf16"` or `"auto"`
+            (`keras_esrgan.precision.INFERENCE_PRECISIONS`).
         progress: show a tqdm progress bar over the images.
 
     Returns:

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from keras_esrgan.atomic import atomic_path
+from keras_esrgan.pixels import IMAGE_DTYPES, PEAKS
 
 # 2^28 pixels (16384 x 16384): decoded RGBA uint16 that is 2 GiB. Pillow's own guard is lower
 # and raises a DecompressionBombError that does not say what to do.
@@ -100,7 +101,7 @@ def _to_array(image, path):
         return np.asarray(image, dtype=np.uint16)
     if mode == "I":
         array = np.asarray(image)
-        if array.min() < 0 or array.max() > 65535:
+        if array.min() < 0 or array.max() > PEAKS[np.dtype(np.uint16)]:
             raise ImageError(f"{shown(path)}: 32-bit integer image with values outside 0..65535")
         return array.astype(np.uint16)
     if mode == "F":
@@ -366,7 +367,7 @@ def write_image(path, array, quality=95, overwrite=True):
     array = np.asarray(array)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    if array.dtype not in (np.uint8, np.uint16) or array.ndim not in (2, 3):
+    if array.dtype not in IMAGE_DTYPES or array.ndim not in (2, 3):
         raise ValueError(f"write_image: need uint8/uint16 (H, W[, 3|4]), got {array.dtype} {array.shape}")
     if array.ndim == 3 and array.shape[-1] not in (3, 4):
         raise ValueError(f"write_image: {array.shape[-1]} channels cannot be saved as an image")

@@ -4,16 +4,18 @@ import os
 
 import numpy as np
 
-from keras_esrgan.models.rrdbnet import RRDBNet
+from keras_esrgan.models.generator import SRGenerator
+from keras_esrgan.weights import load_generator
 
 
 def _as_generator(model, role):
     if isinstance(model, (str, os.PathLike)):
-        from keras_esrgan.weights import load_generator
-
         return load_generator(model)
-    if not isinstance(model, RRDBNet):
-        raise TypeError(f"interpolate: {role} must be an RRDBNet or a weights path, got {type(model).__name__}")
+    if not isinstance(model, SRGenerator):
+        raise TypeError(
+            f"interpolate: {role} must be an SRGenerator such as RRDBNet, or a weights path; got "
+            f"{type(model).__name__}"
+        )
     return model
 
 
@@ -30,7 +32,8 @@ def interpolate(psnr_generator, gan_generator, alpha):
         alpha: float in [0, 1].
 
     Returns:
-        A new `RRDBNet` with the PSNR model's configuration and dtype policy.
+        A new generator of the PSNR model's class, configuration and dtype policy
+        (`psnr_generator.clone()`, then blended).
 
     Raises:
         ValueError: alpha outside [0, 1], or the two generators differ in architecture.
@@ -47,11 +50,11 @@ def interpolate(psnr_generator, gan_generator, alpha):
         raise ValueError(f"interpolate: alpha must be in [0, 1], got {alpha}")
     psnr = _as_generator(psnr_generator, "psnr_generator")
     gan = _as_generator(gan_generator, "gan_generator")
-    if psnr.config != gan.config:
+    if type(psnr) is not type(gan) or psnr.config != gan.config:
         raise ValueError(
-            f"interpolate: the generators differ in architecture: {psnr.config} vs {gan.config}"
+            f"interpolate: the generators differ in architecture: {psnr.describe()} vs {gan.describe()}"
         )
-    blended = RRDBNet(**psnr.config, dtype=psnr.dtype_policy)
+    blended = psnr.clone()
     for target, a, b in zip(blended.weights, psnr.weights, gan.weights):
         a, b = np.asarray(a.numpy(), np.float64), np.asarray(b.numpy(), np.float64)
         target.assign(((1.0 - alpha) * a + alpha * b).astype("float32"))

@@ -16,7 +16,7 @@ Then `keras_esrgan.interpolate(psnr, gan, alpha)` blends the two generators.
 import keras
 import tensorflow as tf
 
-from keras_esrgan.ema import clone_generator, update_ema
+from keras_esrgan.ema import update_ema
 from keras_esrgan.losses import (
     PIXEL_CRITERIA,
     average_over_global_batch,
@@ -26,6 +26,7 @@ from keras_esrgan.losses import (
     relativistic_generator_loss,
 )
 from keras_esrgan.models.discriminators import VGGStyleDiscriminator
+from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.perceptual import PerceptualLoss
 
@@ -98,10 +99,10 @@ class _GeneratorTrainer(keras.Model):
         super().__init__(**kwargs)
         if generator is None:
             generator = RRDBNet()
-        if not isinstance(generator, keras.Model) or not generator.built:
+        if not isinstance(generator, SRGenerator) or not generator.built:
             raise ValueError(
-                f"{type(self).__name__}: generator must be a built keras.Model (e.g. RRDBNet), got "
-                f"{generator!r}"
+                f"{type(self).__name__}: generator must be a built keras_esrgan SRGenerator (e.g. "
+                f"RRDBNet), got {generator!r}"
             )
         if ema_decay is None:
             ema_decay = 0.0
@@ -115,7 +116,7 @@ class _GeneratorTrainer(keras.Model):
         self.ema_decay = float(ema_decay)
         self.pixel_criterion = pixel_criterion
         # BasicSR starts the EMA as a copy of the (pretrained) generator.
-        self._ema_generator = clone_generator(generator, name="ema_generator") if self.ema_decay else None
+        self._ema_generator = generator.clone(name="ema_generator") if self.ema_decay else None
         if self._ema_generator is not None:
             self._ema_generator.trainable = False
         # Counts train steps (not optimizer updates, which mixed_float16 may skip); the
@@ -271,8 +272,9 @@ class PSNRTrainer(_GeneratorTrainer):
     """Stage 1 of ESRGAN: train the generator with the pixel loss alone (PSNR-oriented).
 
     Args:
-        generator: `RRDBNet` (default: the full ESRGAN x4 one) or any built Keras model mapping
-            `(B, h, w, 3)` to float32 `(B, s*h, s*w, 3)`.
+        generator: an `SRGenerator` such as `RRDBNet` (default: the full ESRGAN x4 one),
+            mapping `(B, h, w, 3)` to float32 `(B, s*h, s*w, 3)`; its EMA copy is
+            `generator.clone()`.
         ema_decay: float in [0, 1); 0.999 as BasicSR. 0 or None disables the EMA.
         pixel_criterion: `"l1"` (ESRGAN) or `"l2"`.
 

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_esrgan import recipes  # noqa: E402
+from keras_esrgan import precision, recipes  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -78,26 +78,11 @@ flags.DEFINE_bool("traceback", False, "show Python tracebacks for errors instead
 
 
 class _MixedPrecisionParser(flags.ArgumentParser):
-    """`--mixed_precision` (auto: bf16 on CPU, fp16 on GPU), `--nomixed_precision`, or a policy."""
-
-    VALUES = {
-        "true": "auto",
-        "on": "auto",
-        "1": "auto",
-        "auto": "auto",
-        "false": "off",
-        "off": "off",
-        "0": "off",
-        "float32": "off",
-        "mixed_bfloat16": "mixed_bfloat16",
-        "mixed_float16": "mixed_float16",
-    }
+    """`--mixed_precision` (auto: bf16 on CPU, fp16 on GPU), `--nomixed_precision`, or a policy:
+    the names of `keras_esrgan.precision.training_precision`."""
 
     def parse(self, argument):
-        value = self.VALUES.get(str(argument).strip().lower())
-        if value is None:
-            raise ValueError(f"{argument!r}: expected on, off, auto, mixed_bfloat16 or mixed_float16")
-        return value
+        return precision.training_precision(argument)
 
     def flag_type(self):
         return "string"
@@ -110,7 +95,7 @@ flags.DEFINE_flag(
         "mixed_precision",
         "off",
         "mixed precision: --mixed_precision (mixed_bfloat16 on CPU, mixed_float16 on GPU) or "
-        "--mixed_precision=mixed_bfloat16|mixed_float16",
+        f"--mixed_precision={'|'.join(precision.TRAINING_PRECISIONS)}",
         boolean=True,
     )
 )

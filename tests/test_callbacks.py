@@ -16,12 +16,12 @@ from keras_esrgan.callbacks import (
     ScalarSummaries,
     ValidationCallback,
     image_grid,
-    to_uint8,
     validation_images,
 )
 from keras_esrgan.data import image_folder, validation_pipeline
 from keras_esrgan.data.degrade import imresize, matlab_bicubic_resize
 from keras_esrgan.data.synthetic import write_synthetic_folder
+from keras_esrgan.pixels import quantize
 from tests.conftest import TINY
 
 
@@ -113,7 +113,7 @@ def test_validation_crop_border_and_rgb(tmp_path, val_dir, rng):
     pairs = [(a.numpy(), b.numpy()) for a, b in image_folder(val_dir)]
     val = ValidationCallback(pairs, every_n_steps=1, crop_border=0, test_y_channel=False, verbose=0)
     trainer.fit(lr[:4], hr[:4], batch_size=4, epochs=1, verbose=0, callbacks=[val])
-    sr = [to_uint8(trainer.ema_generator(a[None] / 255.0)[0]) for a, _ in pairs]
+    sr = [quantize(trainer.ema_generator(a[None] / 255.0)[0]) for a, _ in pairs]
     want = np.mean([metrics.psnr(s, h) for s, (_, h) in zip(sr, pairs)])
     np.testing.assert_allclose(val.history[-1]["psnr"], want, rtol=1e-12)
 
@@ -129,7 +129,7 @@ def test_image_grid_is_lr_nearest_sr_hr_and_logged_as_png(tmp_path, val_dir, rng
         lr_crop, hr_crop = lr_u8[2:10, 2:10], hr_u8[8:40, 8:40]  # central 8 / 32 of 12 / 48
         np.testing.assert_array_equal(grid[:, :32], np.kron(lr_crop, np.ones((4, 4, 1), np.uint8)))
         np.testing.assert_array_equal(grid[:, 32:34], 255)
-        sr = to_uint8(trainer.ema_generator(lr_crop[None] / 255.0)[0])
+        sr = quantize(trainer.ema_generator(lr_crop[None] / 255.0)[0])
         np.testing.assert_array_equal(grid[:, 34:66], sr)
         np.testing.assert_array_equal(grid[:, 68:], hr_crop)
 
@@ -179,7 +179,7 @@ def test_scalars_are_written_at_the_global_step(tmp_path, rng):
 
 def test_helpers():
     np.testing.assert_array_equal(
-        to_uint8([-0.2, 0.0, 0.5 / 255, 1.5 / 255, 1.0, 1.7]), [0, 0, 0, 2, 255, 255]
+        quantize([-0.2, 0.0, 0.5 / 255, 1.5 / 255, 1.0, 1.7]), [0, 0, 0, 2, 255, 255]
     )
     lr8 = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
     ((lr, hr),) = validation_images([(lr8[None] / 255.0, np.zeros((1, 16, 16, 3)))])

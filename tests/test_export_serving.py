@@ -225,18 +225,18 @@ def test_x2_model_pads_sizes_that_are_not_multiples_of_its_unshuffle_factor():
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
-def test_upsampling_tail_runs_in_bands_with_the_same_output(monkeypatch):
+def test_upsampling_tail_runs_in_row_chunks_with_the_same_output(monkeypatch):
     from keras_esrgan import RRDBNet
 
     generator = image_like_generator(seed=4)
     batch = np.stack([generated_image(21, 16, seed=s) for s in (1, 2)])
     want = keras_uint8(generator, batch)
-    # 3 feature rows per band for this batch of 2 x 16 columns: 7 bands, traced into the graph.
-    monkeypatch.setattr(RRDBNet, "TAIL_BAND_PIXELS", 3 * 2 * 16)
+    # 3 feature rows per chunk for this batch of 2 x 16 columns: 7 chunks, traced into the graph.
+    monkeypatch.setattr(RRDBNet, "TAIL_CHUNK_PIXELS", 3 * 2 * 16)
     got = serving_functions(generator)["serving_default"](tf.constant(batch))["upscaled"].numpy()
     assert got.shape == want.shape == (2, 84, 64, 3)
     assert np.abs(got.astype(int) - want).max() <= 1 and np.mean(got == want) > 0.999
-    # The bands really are there: without their halo rows the seams show.
+    # The chunks really are there: without their halo rows the seams show.
     monkeypatch.setattr(RRDBNet, "TAIL_HALO", 0)
     broken = serving_functions(generator)["serving_default"](tf.constant(batch))["upscaled"].numpy()
     assert np.abs(broken.astype(int) - want).max() > 1

@@ -688,7 +688,7 @@ def test_upscale_over_the_memory_budget_is_refused_before_any_work(weights, monk
     def no_work(*args):
         raise AssertionError("the network ran for an image over the budget")
 
-    monkeypatch.setattr(up, "_forward", no_work)
+    monkeypatch.setattr(up, "runner", no_work)
     with pytest.raises(ImageTooLargeError, match=r"upscale: upscaling 64x64 \(3 channel\(s\), uint8\) to x4 "
                        r"needs about [\d.]+ MiB .* more than the memory budget of 4\.0 MiB"):
         up(_rgb(1, 64, 64))
@@ -710,7 +710,7 @@ def test_memory_estimate_bounds_what_the_job_allocates(shape, dtype, outscale, t
     peak, error = peak_bytes(lambda: up(image, outscale=outscale))
     assert error is None
     need = up.memory_needed(shape[0], shape[1], image.shape[2] if image.ndim == 3 else 1, image.dtype.name, outscale)
-    host = need["input"] + need["output"] + need["bands"]  # numpy's part (TF's is not traced)
+    host = need["input"] + need["output"] + need["strips"]  # numpy's part (TF's is not traced)
     assert peak <= host and peak > host / 2, (peak, need)
 
 

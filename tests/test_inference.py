@@ -9,18 +9,17 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_esrgan import RRDBNet, save_generator
+from keras_esrgan import RRDBNet, pixels, precision, save_generator
 from tests.standins import photo_crop
-from keras_esrgan import inference
 from keras_esrgan.inference import (
+    NetworkRunner,
     Upscaler,
     balanced_window,
     blend_weights,
-    cpu_supports_bf16,
-    resolve_precision,
     tile_windows,
     upscale,
 )
+from keras_esrgan.precision import cpu_supports_bf16, inference_precision
 
 # One RRDB: 17 convs at input resolution plus the HR convs give a receptive field of about
 # 18.25 input pixels each side (used to say where tiled and untiled must agree exactly).
@@ -149,8 +148,21 @@ def test_tiled_is_exact_away_from_seams_and_bounded_on_them(net):
 def test_automatic_tiling_keeps_every_window_in_budget_with_one_trace(net, rng, monkeypatch):
     up = Upscaler(net, tile=None, tile_pad=8, blend=8, precision="fp32", max_tile_pixels=48 * 48)
     shapes = []
-    forward = up._forward
-    monkeypatch.setattr(up, "_forward", lambda w: shapes[-1].append(w.shape) or forward(w))
+
+    class Recording:
+        """The upscaler's runner, recording the shape of every window it is given."""
+
+        def __init__(self, runner):
+            self.runner = runner
+
+        def __call__(self, window):
+            shapes[-1].append(window.shape)
+            return self.runner(window)
+
+        def __getattr__(self, name):
+            return getattr(self.runner, name)
+
+    monkeypatch.setattr(up, "runner", Recording(up.runner))
     for h, w in [(100, 90), (30, 150), (47, 47)]:
         shapes.append([])
         x = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -162,20 +174,20 @@ def test_automatic_tiling_keeps_every_window_in_budget_with_one_trace(net, rng, 
     assert shapes[0] == [(43, 46, 3)] * up.tile_plan(100, 90).num_tiles == [(43, 46, 3)] * 12
     assert shapes[1] == [(30, 66, 3)] * up.tile_plan(30, 150).num_tiles == [(30, 66, 3)] * 3
     assert shapes[2] == [(47, 47, 3)]  # fits the budget: one untiled pass
-    assert up._functions["fp32"].experimental_get_tracing_count() == 1
+    assert up.runner.function("fp32").experimental_get_tracing_count() == 1
 
 
-def test_bands_rebuild_the_tiled_output_and_every_kind_rounds_it(net, rng):
+def test_strips_rebuild_the_tiled_output_and_every_kind_rounds_it(net, rng):
     # 5 rows x 2 columns of windows, and an x2 model whose unshuffle padding is cropped.
     up = Upscaler(net, tile=24, tile_pad=4, blend=4, precision="fp32")
     x = rng.random((110, 41, 3), np.float32)
     assert len(up.tile_plan(110, 41).rows) == 5
-    bands = [(row, band.copy()) for row, band in up.strips(x)]  # each band reuses the buffer
-    assert len(bands) == 5
-    rows = [row for row, _ in bands]
-    assert rows[0] == 0 and all(r + b.shape[0] == n for (r, b), n in zip(bands, rows[1:] + [440]))
+    strips = [(row, strip.copy()) for row, strip in up.strips(x)]  # each strip reuses the buffer
+    assert len(strips) == 5
+    rows = [row for row, _ in strips]
+    assert rows[0] == 0 and all(r + b.shape[0] == n for (r, b), n in zip(strips, rows[1:] + [440]))
     full = up.predict(x)
-    np.testing.assert_array_equal(np.concatenate([b for _, b in bands]), full)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in strips]), full)
     # Against an independent blend: every window from an eager call, weighted, summed at once.
     expected = np.zeros_like(full)
     plan = up.tile_plan(110, 41)
@@ -187,16 +199,16 @@ def test_bands_rebuild_the_tiled_output_and_every_kind_rounds_it(net, rng):
             expected[4 * y0 : 4 * y1, 4 * x0 : 4 * x1] += tile
     np.testing.assert_allclose(full, expected, atol=2e-6)
 
-    # uint8/uint16 outputs are rounded band by band: the same as rounding the float output.
+    # uint8/uint16 outputs are rounded strip by strip: the same as rounding the float output.
     image = (x * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(up(image), quantize(up.predict(image / np.float32(255)), 255))
     image16 = (x * 65535).round().astype(np.uint16)
     np.testing.assert_array_equal(up(image16), quantize(up.predict(image16 / np.float32(65535)), 65535))
     grey = image[..., 0]
-    luma = up.predict(np.repeat(grey[..., None] / np.float32(255), 3, -1)) @ inference._LUMA
+    luma = up.predict(np.repeat(grey[..., None] / np.float32(255), 3, -1)) @ pixels.LUMA
     np.testing.assert_array_equal(up(grey), quantize(luma, 255))
     rgba = np.dstack([image, np.where(image[..., 1] > 128, 255, 40).astype(np.uint8)])
-    alpha = up.predict(np.repeat(rgba[..., 3:] / np.float32(255), 3, -1)) @ inference._LUMA
+    alpha = up.predict(np.repeat(rgba[..., 3:] / np.float32(255), 3, -1)) @ pixels.LUMA
     np.testing.assert_array_equal(up(rgba)[..., 3], quantize(alpha, 255))
     np.testing.assert_array_equal(up(rgba)[..., :3], up(image))  # no transparent pixels
 
@@ -209,22 +221,23 @@ def test_bands_rebuild_the_tiled_output_and_every_kind_rounds_it(net, rng):
 
 
 @pytest.mark.parametrize("scale", [4, 2])
-def test_tail_in_bands_of_feature_rows_equals_one_pass(scale, rng, monkeypatch):
+def test_tail_in_row_chunks_equals_one_pass(scale, rng, monkeypatch):
     net = lively(RRDBNet(scale=scale, **SMALL))
     x = rng.random((2, 52, 36, 3), np.float32)
     expected = net(x).numpy()
     feat = net.features(x)
     rows, cols = feat.shape[1:3]
-    # Bands of 1, 3 and 5 feature rows (plus 2 rows of halo each side), and one band for all.
-    for band_rows in (1, 3, 5, rows):
-        out = net.reconstruct_in_bands(feat, band_pixels=band_rows * 2 * cols).numpy()
+    # Chunks of 1, 3 and 5 feature rows (plus 2 rows of halo each side), and one for all.
+    for chunk_rows in (1, 3, 5, rows):
+        out = net.reconstruct_in_chunks(feat, chunk_pixels=chunk_rows * 2 * cols).numpy()
         np.testing.assert_allclose(out, expected, atol=2e-6)
-    # Without the halo the band edges would be wrong: the halo is needed, and enough.
+    np.testing.assert_allclose(net.lean_call(x).numpy(), expected, atol=2e-6)
+    # Without the halo the chunk edges would be wrong: the halo is needed, and enough.
     monkeypatch.setattr(RRDBNet, "TAIL_HALO", 0)
-    assert np.abs(net.reconstruct_in_bands(feat, band_pixels=3 * 2 * cols).numpy() - expected).max() > 1e-3
+    assert np.abs(net.reconstruct_in_chunks(feat, chunk_pixels=3 * 2 * cols).numpy() - expected).max() > 1e-3
     monkeypatch.undo()
-    # Upscaler traces it with the default band: a 3-row band here, and the same output.
-    monkeypatch.setattr(RRDBNet, "TAIL_BAND_PIXELS", 3 * cols)
+    # Upscaler traces it with the default chunk: a 3-row chunk here, and the same output.
+    monkeypatch.setattr(RRDBNet, "TAIL_CHUNK_PIXELS", 3 * cols)
     up = Upscaler(net, tile=0, precision="fp32")
     np.testing.assert_allclose(up.predict(x[0]), expected[0], atol=2e-6)
     monkeypatch.setattr(RRDBNet, "TAIL_HALO", 0)  # read when traced: too late to matter now
@@ -232,8 +245,8 @@ def test_tail_in_bands_of_feature_rows_equals_one_pass(scale, rng, monkeypatch):
     assert np.abs(Upscaler(net, tile=0, precision="fp32").predict(x[0]) - expected[0]).max() > 1e-3
 
 
-def test_tiled_host_memory_is_a_band_not_the_whole_output(net, rng):
-    """numpy allocations of a tiled uint8 pass: the output plus a band, never a float output."""
+def test_tiled_host_memory_is_a_strip_not_the_whole_output(net, rng):
+    """numpy allocations of a tiled uint8 pass: the output plus a strip, never a float output."""
     import tracemalloc
 
     up = Upscaler(net, tile=16, tile_pad=4, blend=4, precision="fp32")
@@ -248,10 +261,10 @@ def test_tiled_host_memory_is_a_band_not_the_whole_output(net, rng):
         tracemalloc.stop()
     assert out.shape == (8192, 192, 3) and out.nbytes == out_bytes
     # A float32 copy of the whole output alone would be 4 * out_bytes. What is allowed: the
-    # uint8 output, the float input (12 bytes per input pixel) and a few float bands of 112
-    # rows (the band, its successor, window outputs and their weights).
-    band = 4 * 28 * 4 * 48 * 3 * 4
-    assert peak < out_bytes + image.size * 4 + 6 * band < 2 * out_bytes
+    # uint8 output, the float input (12 bytes per input pixel) and a few float strips of 112
+    # rows (the strip, its successor, window outputs and their weights).
+    strip = 4 * 28 * 4 * 48 * 3 * 4
+    assert peak < out_bytes + image.size * 4 + 6 * strip < 2 * out_bytes
 
 
 def test_tile_zero_never_tiles_and_bad_budget_is_explained(net, rng):
@@ -406,11 +419,14 @@ def test_bf16_detection_from_cpu_flags(tmp_path, monkeypatch):
     assert not cpu_supports_bf16(str(info))
     assert not cpu_supports_bf16(str(tmp_path / "missing"))
     for flag, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr(inference, "cpu_supports_bf16", lambda flag=flag: flag)
-        assert resolve_precision("auto") == expected
-    assert resolve_precision("float32") == "fp32" and resolve_precision("bfloat16") == "bf16"
+        monkeypatch.setattr(precision, "cpu_supports_bf16", lambda flag=flag: flag)
+        monkeypatch.setattr(precision, "has_gpu", lambda: False)
+        assert inference_precision("auto") == expected
+    monkeypatch.setattr(precision, "has_gpu", lambda: True)  # GPUs: always float32
+    assert inference_precision("auto") == "fp32"
+    assert inference_precision("float32") == "fp32" and inference_precision("bfloat16") == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
-        resolve_precision("fp16")
+        inference_precision("fp16")
 
 
 def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, caplog):
@@ -418,7 +434,7 @@ def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, caplog):
     fp32 = Upscaler(net, precision="fp32")
     bf16 = Upscaler(net, precision="bf16")
     assert bf16.precision == "bf16"
-    copy = bf16._model("bf16")
+    copy = bf16.runner.model("bf16")
     assert copy is not net and copy.dtype_policy.name == "bfloat16"
     for a, b in zip(copy.get_weights(), net.get_weights()):
         np.testing.assert_array_equal(a, tf.cast(b, tf.bfloat16).numpy())
@@ -426,13 +442,33 @@ def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, caplog):
     mixed = RRDBNet(**SMALL, dtype="mixed_bfloat16")
     mixed.set_weights(net.get_weights())
     x = image[None].astype(np.float32) / 255
-    np.testing.assert_array_equal(bf16._model("bf16")(x).numpy(), mixed(x).numpy())
+    np.testing.assert_array_equal(copy(x).numpy(), mixed(x).numpy())
     error = bf16(image).astype(float) - fp32(image)
     assert 10 * np.log10(255**2 / np.mean(error**2)) > 35
-    # A window whose bf16 output is not finite runs again in float32.
-    bf16._functions["bf16"] = lambda x: tf.fill(tf.shape(x) * [1, 4, 4, 1], float("nan"))
+    # A window whose bf16 output is not finite runs again in float32 (with the float32 weights).
+    copy.conv_last.bias.assign(np.full(3, np.nan, "float32"))
+    assert np.isnan(bf16.runner.run(x[0], "bf16")).all()
     np.testing.assert_array_equal(bf16(image), fp32(image))
     assert bf16.fp32_fallbacks == 1 and "running it again in float32" in caplog.text
+
+
+def test_runner_refresh_follows_the_generator_without_retracing(rng):
+    net = lively(RRDBNet(**SMALL))
+    runner = NetworkRunner(net, precision="bf16")
+    x = rng.random((12, 10, 3), np.float32)
+    before = runner(x)
+    for var in net.weights:  # a training step: every weight of the generator moves
+        var.assign(var.numpy() * 0.5 + 0.01)
+    np.testing.assert_array_equal(runner(x), before)  # the bf16 copy has not seen it yet
+    runner.refresh()
+    for a, b in zip(runner.model("bf16").get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, tf.cast(b, tf.bfloat16).numpy())
+    after = runner(x)
+    assert np.abs(after - before).max() > 1e-2
+    np.testing.assert_array_equal(after, NetworkRunner(net, precision="bf16")(x))  # as if new
+    assert runner.function("bf16").experimental_get_tracing_count() == 1
+    # A float32 generator is its own fp32 model: nothing to copy, nothing to refresh.
+    assert NetworkRunner(net, precision="fp32").model() is net
 
 
 def test_broken_weights_give_a_clear_error(rng):
@@ -474,6 +510,8 @@ def test_bad_arguments_are_refused_clearly(net, tmp_path):
         Upscaler(net, blend=-2)
     with pytest.raises(TypeError, match="RRDBNet or a weights path"):
         Upscaler(object())
+    with pytest.raises(TypeError, match="SRGenerator"):
+        NetworkRunner(object())
     with pytest.raises(ValueError, match="RGB generator"):
         Upscaler(RRDBNet(num_in_ch=1, num_out_ch=1, **SMALL))
     with pytest.raises(FileNotFoundError):

@@ -306,13 +306,16 @@ def test_perceptual_loss_fallback_only_where_allowed(tmp_path, monkeypatch, capl
     assert what == "random VGG19 (vgg_weights=random)"
 
 
-def test_dtype_policy_and_strategy():
-    assert recipes.resolve_dtype_policy(False) == recipes.resolve_dtype_policy("off") == "float32"
-    assert recipes.resolve_dtype_policy("mixed_float16") == "mixed_float16"
+def test_dtype_policy_and_strategy(tmp_path):
+    from keras_esrgan.precision import training_policy
+
+    assert training_policy(False) == training_policy("off") == "float32"
+    assert training_policy("mixed_float16") == "mixed_float16"
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert recipes.resolve_dtype_policy("auto") == ("mixed_float16" if gpu else "mixed_bfloat16")
-    with pytest.raises(RecipeError, match="mixed_precision"):
-        recipes.resolve_dtype_policy("fp8")
+    assert training_policy("auto") == ("mixed_float16" if gpu else "mixed_bfloat16")
+    with pytest.raises(RecipeError, match="mixed_precision"):  # before any work
+        recipes.train(get_preset("offline"), tmp_path / "w", mixed_precision="fp8")
+    assert not (tmp_path / "w").exists()
     if not gpu:
         assert recipes.make_strategy("mirrored") is tf.distribute.get_strategy()
     assert "replica" in recipes.describe_strategy(tf.distribute.MirroredStrategy(["/cpu:0"]))

@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_esrgan import RRDBNet, UnsafeWeightsError, WeightsFileError, load_generator, save_generator
 from keras_esrgan.cli import main as cli_main
@@ -98,6 +99,19 @@ def test_dtype_override_gives_mixed_precision_model():
     ref = _reference("esrgan_repo_x4.pth")
     out = model(ref["input"]).numpy()
     assert np.abs(out - ref["output"]).mean() < 0.02 * np.abs(ref["output"]).mean()
+
+
+def test_keras_file_with_a_dtype_is_loaded_then_copied_into_it(tmp_path):
+    model = RRDBNet(**TINY)
+    rng = np.random.default_rng(0)
+    for var in model.weights:
+        var.assign(rng.normal(0, 0.1, var.shape).astype("float32"))
+    save_generator(model, tmp_path / "g.keras")
+    half = load_generator(tmp_path / "g.keras", dtype="bfloat16")
+    assert half.dtype_policy.name == "bfloat16" and half.config == model.config
+    for a, b in zip(half.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, tf.cast(b, tf.bfloat16).numpy())
+    assert load_generator(tmp_path / "g.keras", dtype="float32").dtype_policy.name == "float32"
 
 
 def test_ambiguous_scale_override(tmp_path):

@@ -6,18 +6,23 @@ same crop and transform whatever the thread or order a `tf.data` map runs them i
 makes `training_pipeline(deterministic=True)` reproducible.
 """
 
+import numpy as np
 import tensorflow as tf
 
 
 def mod_crop(image, scale):
-    """Crop an `(H, W, C)` image to the top-left `H - H % scale` x `W - W % scale` pixels.
+    """Crop an `(H, W[, C])` image to the top-left `H - H % scale` x `W - W % scale` pixels.
 
     The benchmark protocol's first step, so that the LR image is exactly `1 / scale` of it.
+    A numpy array gives a numpy view; anything else a tensor.
 
     Example:
-    >>> mod_crop(tf.zeros((250, 361, 3)), 4).shape
-    TensorShape([248, 360, 3])
+    >>> mod_crop(tf.zeros((250, 361, 3)), 4).shape, mod_crop(np.zeros((250, 361)), 4).shape
+    (TensorShape([248, 360, 3]), (248, 360))
     """
+    if isinstance(image, np.ndarray):
+        h, w = image.shape[:2]
+        return image[: h - h % scale, : w - w % scale]
     image = tf.convert_to_tensor(image)
     shape = tf.shape(image)
     return image[: shape[0] - shape[0] % scale, : shape[1] - shape[1] % scale]

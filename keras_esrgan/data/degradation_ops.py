@@ -29,6 +29,8 @@ import math
 
 import tensorflow as tf
 
+from keras_esrgan.pixels import tf_quantize, tf_to_float
+
 RESIZE_METHODS = ("area", "bilinear", "bicubic")
 # torchvision's rgb_to_grayscale (ITU-R 601 luma), what BasicSR's grey Poisson noise starts from.
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -234,9 +236,9 @@ def _photon_scale(levels):
 
 def _poisson_noise(image, seed):
     """BasicSR's Poisson noise of one image: quantise, count levels, draw photons, difference."""
-    levels = tf.cast(tf.clip_by_value(tf.round(image * 255.0), 0.0, 255.0), tf.int32)
-    quantised = tf.cast(levels, tf.float32) / 255.0
-    vals = _photon_scale(levels)
+    levels = tf_quantize(image)
+    quantised = tf_to_float(levels)
+    vals = _photon_scale(tf.cast(levels, tf.int32))
     photons = tf.random.stateless_poisson(tf.shape(image), seed, quantised * vals, dtype=tf.float32)
     return photons / vals - quantised
 
@@ -304,7 +306,7 @@ def jpeg_compress(image, quality):
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 3 or image.shape[-1] not in (1, 3):
         raise ValueError(f"jpeg_compress: need one (H, W, 1 or 3) image, got shape {image.shape}")
-    levels = tf.cast(tf.round(tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0) * 255.0), tf.uint8)
+    levels = tf_quantize(tf.cast(image, tf.float32))
     quality = tf.cast(quality, tf.int32)
     out = tf.image.adjust_jpeg_quality(levels, quality)
-    return tf.cast(out, tf.float32) / 255.0
+    return tf_to_float(out)

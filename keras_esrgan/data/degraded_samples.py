@@ -14,10 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_esrgan.atomic import write_json
-from keras_esrgan.data.folders import _as_rgb
+from keras_esrgan.data.folders import rgb_image
 from keras_esrgan.data.hr_images import image_paths
 from keras_esrgan.data.realworld import DegradationConfig, degraded_example, sample_for
 from keras_esrgan.images import read_image, write_image
+from keras_esrgan.pixels import quantize, tf_to_float
 
 SEPARATOR = 4  # white pixels between the LR and the HR image
 KERNEL_KEYS = ("kernel1", "kernel2", "sinc_kernel")  # arrays: left out of the JSON description
@@ -80,15 +81,15 @@ def write_degraded_samples(
     written, manifest = [], []
     for index in range(count):
         path = paths[index % len(paths)]
-        image = _as_rgb(read_image(path), np.uint8)
-        lr, hr, hr_usm = example(tf.constant(image, tf.float32) / 255.0, tf.constant(index, tf.int64))
+        image = rgb_image(read_image(path), np.uint8)
+        lr, hr, hr_usm = example(tf_to_float(image), tf.constant(index, tf.int64))
         target = hr_usm if config.gt_usm else hr
         lr_big = np.repeat(np.repeat(lr.numpy(), scale, axis=0), scale, axis=1)
         gap = np.ones((lr_big.shape[0], SEPARATOR, 3), np.float32)
         side_by_side = np.concatenate([lr_big, gap, target.numpy()], axis=1)
         stem = os.path.splitext(os.path.basename(path))[0]
         out_path = os.path.join(output_dir, f"{index:03d}_{stem}.png")
-        write_image(out_path, np.round(np.clip(side_by_side, 0, 1) * 255).astype(np.uint8))
+        write_image(out_path, quantize(side_by_side))
         written.append(out_path)
         drawn = {k: v for k, v in sample_for(config, seed, index).items() if k not in KERNEL_KEYS}
         manifest.append({"file": os.path.basename(out_path), "source": path, "degradation": drawn})

@@ -29,12 +29,14 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from keras_esrgan.data.augment import mod_crop
 from keras_esrgan.data.degrade import bicubic_downsample
 from keras_esrgan.images import IMAGE_EXTENSIONS, read_image, shown
+from keras_esrgan.pixels import IMAGE_DTYPES, as_rgb, tf_quantize, to_dtype
 
 logger = logging.getLogger("keras_esrgan.data")
 
-DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+DTYPES = {dtype.name: dtype for dtype in IMAGE_DTYPES}
 
 
 def _image_files(directory):
@@ -119,17 +121,10 @@ def list_image_pairs(hr_dir, lr_dir=None, scale=4):
     return pairs
 
 
-def _as_rgb(image, dtype):
-    """uint8/uint16 `(H, W)`, `(H, W, 3|4)` -> `(H, W, 3)` in `dtype`; alpha dropped."""
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.dtype == dtype:
-        return np.ascontiguousarray(image)
-    if dtype == np.uint8:  # 16 -> 8 bits, rounded: x / 257 (65535 / 255 = 257)
-        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    return image.astype(np.uint16) * 257
+def rgb_image(image, dtype):
+    """uint8/uint16 `(H, W)`, `(H, W, 3|4)` -> contiguous `(H, W, 3)` in `dtype`: grey
+    repeated, alpha dropped, the bit depth converted (`keras_esrgan.pixels.to_dtype`)."""
+    return np.ascontiguousarray(to_dtype(as_rgb(image), dtype))
 
 
 class _PairLoader:
@@ -153,8 +148,8 @@ class _PairLoader:
         empty = np.zeros((0, 0, 3), self.dtype)
         s = self.scale
         try:
-            hr = _as_rgb(read_image(hr_path), self.dtype)
-            lr = empty if lr_path is None else _as_rgb(read_image(lr_path), self.dtype)
+            hr = rgb_image(read_image(hr_path), self.dtype)
+            lr = empty if lr_path is None else rgb_image(read_image(lr_path), self.dtype)
         except (OSError, ValueError) as err:  # ImageError is a ValueError
             self._skip(hr_path, str(err))
             return empty, empty, False
@@ -163,7 +158,7 @@ class _PairLoader:
             if hh < s or hw < s:
                 self._skip(hr_path, f"{shown(hr_path)}: {hw}x{hh} is smaller than the scale {s}")
                 return empty, empty, False
-            return lr, np.ascontiguousarray(hr[: hh - hh % s, : hw - hw % s]), True
+            return lr, np.ascontiguousarray(mod_crop(hr, s)), True
         (h, w), (hh, hw) = lr.shape[:2], hr.shape[:2]
         if not (h * s <= hh < (h + 1) * s and w * s <= hw < (w + 1) * s):
             self._skip(
@@ -239,9 +234,8 @@ def image_folder(
         return lr, hr, ok
 
     def degrade(lr, hr, ok):
-        levels = float(tf_dtype.max)
-        lr = bicubic_downsample(hr, scale, method=method)
-        return tf.cast(tf.round(lr * levels), tf_dtype), hr
+        lr = bicubic_downsample(hr, scale, method=method)  # on the integer levels already
+        return tf_quantize(lr, tf_dtype), hr
 
     # Bytes, not str: TensorFlow encodes str as UTF-8, which a file name need not be.
     paths = tf.data.Dataset.from_tensor_slices(

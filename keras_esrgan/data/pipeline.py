@@ -19,18 +19,9 @@ import sys
 import tensorflow as tf
 
 from keras_esrgan.data.augment import random_crop, random_flip_rotate
+from keras_esrgan.pixels import peak, tf_to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _levels(dtype):
-    """What 1.0 is in the source's dtype: 255 for uint8, 65535 for uint16, 1 for floats."""
-    dtype = tf.as_dtype(dtype)
-    if dtype in (tf.uint8, tf.uint16):
-        return float(dtype.max)
-    if dtype.is_floating:
-        return 1.0
-    raise ValueError(f"(lr, hr) pairs must be uint8, uint16 or float in [0, 1], got {dtype.name}")
 
 
 def _check_source(source, name):
@@ -45,7 +36,12 @@ def _check_source(source, name):
         )
     if lr_spec.dtype != hr_spec.dtype:
         raise ValueError(f"{name}: lr is {lr_spec.dtype.name} but hr is {hr_spec.dtype.name}")
-    return _levels(lr_spec.dtype)
+    try:
+        peak(lr_spec.dtype)
+    except ValueError:
+        raise ValueError(
+            f"(lr, hr) pairs must be uint8, uint16 or float in [0, 1], got {lr_spec.dtype.name}"
+        ) from None
 
 
 def _aligned(lr, hr, scale, name):
@@ -110,7 +106,7 @@ def training_pipeline(
     (TensorShape([4, 32, 32, 3]), TensorShape([4, 128, 128, 3]), tf.float32)
     """
     name = "training_pipeline"
-    levels = _check_source(source, name)
+    _check_source(source, name)
     if not isinstance(scale, int) or scale < 1:
         raise ValueError(f"{name}: scale must be a positive int, got {scale!r}")
     if not isinstance(patch_size, int) or patch_size < scale or patch_size % scale:
@@ -152,7 +148,7 @@ def training_pipeline(
         lr, hr = random_crop(lr, hr, patch_size, scale, crop_seed)
         if augment:
             lr, hr = random_flip_rotate(lr, hr, flip_seed)
-        return tf.cast(lr, tf.float32) / levels, tf.cast(hr, tf.float32) / levels
+        return tf_to_float(lr), tf_to_float(hr)
 
     ds = ds.enumerate().map(make_patch, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
@@ -185,7 +181,7 @@ def validation_pipeline(source, scale=4, *, center_crop=None, cache=True):
     [(TensorShape([1, 48, 48, 3]), TensorShape([1, 48, 48, 3])), (TensorShape([1, 48, 48, 3]), TensorShape([1, 48, 48, 3]))]
     """
     name = "validation_pipeline"
-    levels = _check_source(source, name)
+    _check_source(source, name)
     if center_crop is not None and (center_crop < scale or center_crop % scale):
         raise ValueError(f"{name}: center_crop={center_crop} must be a positive multiple of scale={scale}")
 
@@ -202,5 +198,5 @@ def validation_pipeline(source, scale=4, *, center_crop=None, cache=True):
     ds = source.map(crop, num_parallel_calls=AUTOTUNE)
     if cache:
         ds = ds.cache()  # before the float conversion: a quarter of the memory
-    ds = ds.map(lambda lr, hr: (tf.cast(lr, tf.float32)[None] / levels, tf.cast(hr, tf.float32)[None] / levels))
+    ds = ds.map(lambda lr, hr: (tf_to_float(lr)[None], tf_to_float(hr)[None]))
     return ds.prefetch(AUTOTUNE)

@@ -63,7 +63,7 @@ from keras_esrgan.data.kernels import (
     circular_lowpass_kernel,
     random_kernel_of_type,
 )
-from keras_esrgan.data.pipeline import _levels
+from keras_esrgan.pixels import peak, tf_quantize, tf_to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
 REAL_ESRGAN_KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
@@ -413,7 +413,7 @@ def degrade(image, degradation, seed, scale=4):
         lambda: resize_and_sinc(_jpeg(out, d["jpeg2_quality"])),
         lambda: _jpeg(resize_and_sinc(out), d["jpeg2_quality"]),
     )
-    out = tf.clip_by_value(tf.round(out * 255.0), 0.0, 255.0) / 255.0
+    out = tf_to_float(tf_quantize(out))  # saved as 8-bit, as Real-ESRGAN rounds its LR
     return tf.ensure_shape(out, (None, None, 3))
 
 
@@ -431,7 +431,8 @@ def _check_image_source(source, name):
         )
     if spec.shape[-1] not in (None, 3):
         raise ValueError(f"{name}: images must have 3 channels (RGB), got {spec.shape[-1]}")
-    return source, _levels(spec.dtype)
+    peak(spec.dtype)  # an image dtype, or a clear ValueError
+    return source
 
 
 def _region(image, size, seed):
@@ -585,7 +586,7 @@ def realworld_pipeline(
         )
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
-    source, levels = _check_image_source(source_hr, name)
+    source = _check_image_source(source_hr, name)
     if seed is None:
         seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
     in_memory = cache is True
@@ -600,7 +601,7 @@ def realworld_pipeline(
         ds = ds.repeat()
 
     def make_patches(index, image):
-        image = tf.cast(image, tf.float32) / levels
+        image = tf_to_float(image)
         lr, hr, hr_usm = degraded_example(
             image, seed, index, scale, config=config, crop_pad_size=crop_pad_size
         )

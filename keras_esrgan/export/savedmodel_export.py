@@ -11,6 +11,8 @@ import os
 import tensorflow as tf
 
 from keras_esrgan.atomic import atomic_path
+from keras_esrgan.models.generator import SRGenerator
+from keras_esrgan.pixels import tf_pad_to_multiple, tf_quantize, tf_to_float
 
 SERVING_DEFAULT = "serving_default"
 UPSCALE_IMAGE = "upscale_image"
@@ -21,24 +23,11 @@ IMAGES_OUTPUT = "upscaled"
 BYTES_INPUT = "image_bytes"
 BYTES_OUTPUT = "png_bytes"
 
-# Low-resolution pixels per request. With the upsampling tail in bands the full x4 model needs
+# Low-resolution pixels per request. With the upsampling tail in row chunks the full x4 model needs
 # 2.4 KB per input pixel at 512x512 and 3.5 KB at 256x256 (`python benchmarks/memory.py pass`,
 # column savedmodel; called whole it would need 15 KB), so 512x512 in (2048x2048 out) takes about
 # 0.6 GB over the idle server. Size it to the server.
 DEFAULT_MAX_PIXELS = 512 * 512
-
-
-def float32_generator(generator):
-    """`generator` itself if it computes in float32, else a float32 copy with the same weights.
-
-    Export formats that quantize on their own (TFLite fp16/int8) want a float32 graph to start
-    from; a `mixed_bfloat16` generator would otherwise bake bfloat16 casts into it.
-    """
-    if generator.dtype_policy.name == "float32":
-        return generator
-    clone = type(generator).from_config({**generator.get_config(), "dtype": "float32"})
-    clone.set_weights(generator.get_weights())
-    return clone
 
 
 def weight_bytes(generator):
@@ -57,23 +46,13 @@ def variables_module(generator):
     return module
 
 
-def _check_generator(generator):
-    for attr in ("scale", "num_in_ch", "num_out_ch", "unshuffle_factor"):
-        if not hasattr(generator, attr):
-            raise ValueError(
-                f"export needs an RRDBNet-like generator with a `{attr}` attribute; got "
-                f"{type(generator).__name__}"
-            )
-
-
-def _pad_to_multiple(x, factor):
-    """Edge-replicate the bottom/right of `x` (B, H, W, C) up to multiples of `factor`."""
-    if factor == 1:
-        return x
-    h, w = tf.shape(x)[1], tf.shape(x)[2]
-    pad_h, pad_w = (-h) % factor, (-w) % factor
-    x = tf.concat([x, tf.repeat(x[:, -1:], pad_h, axis=1)], axis=1)
-    return tf.concat([x, tf.repeat(x[:, :, -1:], pad_w, axis=2)], axis=2)
+def check_generator(generator, caller="export"):
+    """Raise a clear `ValueError` unless `generator` is a keras_esrgan `SRGenerator`."""
+    if not isinstance(generator, SRGenerator):
+        raise ValueError(
+            f"{caller} needs a keras_esrgan generator (an SRGenerator such as RRDBNet), got "
+            f"{type(generator).__name__}"
+        )
 
 
 def _check_pixels(shape, max_pixels, what):
@@ -145,21 +124,15 @@ def _header_size(encoded):
     )
 
 
-def _to_uint8(x):
-    # tf.round rounds half to even, as np.round does: the same bytes as
-    # `np.clip(np.round(y * 255), 0, 255)` on the same float values.
-    return tf.cast(tf.round(tf.clip_by_value(x * 255.0, 0.0, 255.0)), tf.uint8)
-
-
 def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
     """The two serving signatures as `tf.function`s (traced on first use).
 
     Returns:
         dict signature name -> `tf.function`:
         - `serving_default(images)`: uint8 `(B, H, W, num_in_ch)` -> `{"upscaled": uint8
-          (B, scale*H, scale*W, num_out_ch)}`, rounded and clipped. H and W need not be
-          multiples of the model's unshuffle factor: the input is edge-padded and the output
-          cropped.
+          (B, scale*H, scale*W, num_out_ch)}`, clipped and rounded half to even (as
+          `keras_esrgan.pixels.quantize`). H and W need not be multiples of the model's
+          `input_multiple`: the input is edge-padded and the output cropped.
         - `upscale_image(image_bytes)`: string `(N,)` of encoded PNG/JPEG/BMP ->
           `{"png_bytes": string (N,)}` of PNG-encoded upscaled images. Images may differ in
           size; they are run one after another, so the budget applies per image, and it is
@@ -171,20 +144,21 @@ def serving_functions(generator, max_pixels=DEFAULT_MAX_PIXELS):
         `max_pixels` pixels (B x H x W), and a "... is empty" one for zero-size images and
         batches of 0.
     """
-    _check_generator(generator)
+    check_generator(generator)
     max_pixels = int(max_pixels)
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels}")
-    scale, factor = generator.scale, generator.unshuffle_factor
+    scale, multiple = generator.scale, generator.input_multiple
     in_ch = generator.num_in_ch
 
     def upscale_uint8(images):
         h, w = tf.shape(images)[1], tf.shape(images)[2]
-        x = _pad_to_multiple(tf.cast(images, tf.float32) / 255.0, factor)
-        # The upsampling tail in bands of feature rows: the same output as `generator(x)` for a
-        # fifth of the memory (see RRDBNet.reconstruct_in_bands).
-        y = generator.reconstruct_in_bands(generator.features(x))
-        return _to_uint8(y[:, : scale * h, : scale * w, :])
+        x = tf_pad_to_multiple(tf_to_float(images), multiple)
+        # The least-memory forward pass (RRDBNet: the upsampling tail in row chunks, the same
+        # output as `generator(x)` for a fifth of the memory). Rounded as `Upscaler` rounds:
+        # `pixels.quantize`'s half-to-even rule, in TensorFlow.
+        y = generator.lean_call(x)
+        return tf_quantize(y[:, : scale * h, : scale * w, :])
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, in_ch], tf.uint8, name=IMAGES_INPUT)],
@@ -235,8 +209,8 @@ def saved_model(
     """Export `generator` as a SavedModel for TensorFlow Serving, at `export_dir/name/version/`.
 
     Args:
-        generator: an `RRDBNet` (any scale, any dtype policy: a `mixed_bfloat16` generator
-            serves in bfloat16).
+        generator: an `SRGenerator` such as `RRDBNet` (any scale, any dtype policy: a
+            `mixed_bfloat16` generator serves in bfloat16).
         export_dir: the folder TF Serving's `base_path` points above: the model goes to
             `export_dir/name/version/` (`saved_model.pb`, `variables/`), the layout
             `tensorflow_model_server --model_base_path=export_dir/name` expects.

@@ -18,8 +18,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.python.convert import ConverterError
 
 from keras_esrgan.atomic import write_bytes, write_json
-from keras_esrgan.export.savedmodel_export import float32_generator, variables_module
+from keras_esrgan.export.savedmodel_export import check_generator, variables_module
 from keras_esrgan.images import IMAGE_EXTENSIONS, probe_image, read_image
+from keras_esrgan.pixels import as_rgb, to_float
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
 TFLITE_INPUT = "image"
@@ -43,6 +44,7 @@ class BuiltinOpsError(ValueError):
 
 
 def _check_input_shape(generator, input_shape):
+    check_generator(generator, "tflite")
     shape = tuple(None if d is None or d == -1 else int(d) for d in input_shape)
     if len(shape) != 4 or shape[-1] != generator.num_in_ch:
         raise ValueError(
@@ -57,21 +59,13 @@ def _check_input_shape(generator, input_shape):
 
 def _as_rgb_float(image, channels):
     """An (H, W[, C]) uint8/uint16/float image as float32 (H, W, channels) in [0, 1]."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255.0
-    elif image.dtype == np.uint16:
-        image = image.astype(np.float32) / 65535.0
-    else:
-        image = np.clip(image.astype(np.float32), 0.0, 1.0)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3:
+    image = np.clip(to_float(image), 0.0, 1.0)
+    if image.ndim not in (2, 3):
         raise ValueError(f"representative image must be (H, W[, C]), got shape {image.shape}")
-    if image.shape[-1] == 4 and channels != 4:
-        image = image[..., :3]  # drop alpha: the generator sees colour only
-    if image.shape[-1] == 1 and channels == 3:
-        image = np.repeat(image, 3, axis=-1)
+    if channels == 3 and (image.ndim == 2 or image.shape[-1] in (1, 4)):
+        image = as_rgb(image)  # grey repeated, alpha dropped: the generator sees colour only
+    elif image.ndim == 2:
+        image = image[..., None]
     if image.shape[-1] != channels:
         raise ValueError(f"representative image has {image.shape[-1]} channels, model takes {channels}")
     return image
@@ -237,6 +231,9 @@ def _converter(generator, input_shape, workdir):
         input_signature=[tf.TensorSpec(input_shape, tf.float32, name=TFLITE_INPUT)], autograph=False
     )
     def serve(image):
+        # `generator(image)`, not `lean_call`: RRDBNet's row-chunk loop needs TensorList ops,
+        # which have no TFLite builtin kernel; on a device the app tiles instead (the sidecar's
+        # tile size bounds the memory).
         return {TFLITE_OUTPUT: generator(image, training=False)}
 
     tf.saved_model.save(module, workdir, signatures={"serving_default": serve.get_concrete_function()})
@@ -263,7 +260,8 @@ def tflite(
     """Convert `generator` to a builtin-ops-only `.tflite` file plus a JSON sidecar.
 
     Args:
-        generator: an `RRDBNet` (any dtype policy; converted from a float32 copy).
+        generator: an `SRGenerator` such as `RRDBNet` (any dtype policy; converted from a
+            float32 copy, `generator.with_policy("float32")`).
         path: destination `.tflite` file, written atomically; the sidecar goes next to it
             (`sidecar_path(path)`: `model.tflite` -> `model.json`).
         quantization: one of
@@ -317,7 +315,9 @@ def tflite(
     input_shape = _check_input_shape(generator, input_shape)
     if tile_size is None:
         tile_size = input_shape[1] if input_shape[1] is not None else DEFAULT_TILE_SIZE
-    generator = float32_generator(generator)
+    # Export formats that quantize on their own (fp16/int8) start from a float32 graph; a
+    # mixed_bfloat16 generator would otherwise bake bfloat16 casts into it.
+    generator = generator.with_policy("float32")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="keras_esrgan_tflite_") as workdir:
         converter = _converter(generator, input_shape, workdir)
@@ -368,7 +368,7 @@ def tflite(
         scale=generator.scale,
         input=dict(
             inp, layout="NHWC", color="RGB" if generator.num_in_ch == 3 else "grey",
-            range=[0.0, 1.0], multiple_of=generator.unshuffle_factor,
+            range=[0.0, 1.0], multiple_of=generator.input_multiple,
             note="float32 pixel / 255",
         ),
         output=dict(

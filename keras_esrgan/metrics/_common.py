@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-INTEGER_PEAKS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+from keras_esrgan.pixels import PEAKS
 
 
 def as_image(img, name, caller):
@@ -30,7 +30,7 @@ def as_image(img, name, caller):
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{caller}: {name} is empty, shape {array.shape}")
-    if array.dtype not in INTEGER_PEAKS and not np.issubdtype(array.dtype, np.floating):
+    if array.dtype not in PEAKS and not np.issubdtype(array.dtype, np.floating):
         raise ValueError(
             f"{caller}: {name} has dtype {array.dtype}; use uint8, uint16, or float with "
             "data_range="
@@ -40,7 +40,7 @@ def as_image(img, name, caller):
 
 def peak_value(array, data_range, caller):
     """The peak value L (255, 65535, or the float `data_range`), checked against the dtype."""
-    dtype_peak = INTEGER_PEAKS.get(array.dtype)
+    dtype_peak = PEAKS.get(array.dtype)
     if dtype_peak is not None:
         if data_range is not None and float(data_range) != dtype_peak:
             raise ValueError(

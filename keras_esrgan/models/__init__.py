@@ -1,6 +1,8 @@
-"""Keras models: the RRDBNet and SRVGGNetCompact generators and the two discriminators."""
+"""Keras models: the generators (`SRGenerator` and its subclasses `RRDBNet`, `SRVGGNetCompact`)
+and the two discriminators."""
 
 from keras_esrgan.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
 from keras_esrgan.models.rrdbnet import RRDB, RRDBNet, ResidualDenseBlock
 from keras_esrgan.models.srvgg import SRVGGNetCompact
@@ -11,6 +13,7 @@ __all__ = [
     "RRDB",
     "RRDBNet",
     "ResidualDenseBlock",
+    "SRGenerator",
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGStyleDiscriminator",

@@ -5,10 +5,10 @@ Sub-layer names follow BasicSR's PyTorch module names (`conv_first`, `body`, `rd
 is a table lookup (see `keras_esrgan.weights`).
 """
 
-import numpy as np
 import keras
 import tensorflow as tf
 
+from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
 
 # ESRGAN section 3.2: residual scaling by 0.2 before adding to the main path (both the dense-block
@@ -18,7 +18,8 @@ RESIDUAL_SCALE = 0.2
 INIT_SCALE = 0.1
 LRELU_SLOPE = 0.2
 
-_UNSHUFFLE = {4: 1, 2: 2, 1: 4}
+# Real-ESRGAN's x2 and x1 models pixel-unshuffle their input by 2 and 4 to run the x4 body.
+UNSHUFFLE_FACTORS = {4: 1, 2: 2, 1: 4}
 
 
 def dense_block_initializer(seed=None):
@@ -52,8 +53,33 @@ def _conv(filters, name, dtype, make_initializer, kernel_size=3):
     )
 
 
+class FeatureBlock(keras.layers.Layer):
+    """What `ResidualDenseBlock` and `RRDB` share: `num_feat` channels in and out at the same
+    size, `num_grow_ch` dense-block growth channels, and a config of exactly those two.
+
+    Args:
+        num_feat: int, channels in and out (C).
+        num_grow_ch: int, growth channels of the dense blocks.
+
+    Shape: `(B, H, W, C)` -> `(B, H, W, C)`.
+    """
+
+    def __init__(self, num_feat=64, num_grow_ch=32, **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = int(num_feat)
+        self.num_grow_ch = int(num_grow_ch)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_esrgan")
-class ResidualDenseBlock(keras.layers.Layer):
+class ResidualDenseBlock(FeatureBlock):
     """Five densely connected 3x3 convs with a scaled residual (ESRGAN Fig. 4).
 
     conv_k sees the concatenation of the input and all earlier outputs; LeakyReLU(0.2) follows
@@ -73,9 +99,7 @@ class ResidualDenseBlock(keras.layers.Layer):
     """
 
     def __init__(self, num_feat=64, num_grow_ch=32, **kwargs):
-        super().__init__(**kwargs)
-        self.num_feat = int(num_feat)
-        self.num_grow_ch = int(num_grow_ch)
+        super().__init__(num_feat, num_grow_ch, **kwargs)
         init = dense_block_initializer
         self.convs = [
             _conv(num_grow_ch, f"conv{i}", self.dtype_policy, init) for i in range(1, 5)
@@ -93,17 +117,9 @@ class ResidualDenseBlock(keras.layers.Layer):
             features.append(self.lrelu(conv(tf.concat(features, axis=-1))))
         return x + RESIDUAL_SCALE * self.convs[-1](tf.concat(features, axis=-1))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_esrgan")
-class RRDB(keras.layers.Layer):
+class RRDB(FeatureBlock):
     """Residual-in-Residual Dense Block: three `ResidualDenseBlock`s and a scaled residual.
 
     Args:
@@ -118,9 +134,7 @@ class RRDB(keras.layers.Layer):
     """
 
     def __init__(self, num_feat=64, num_grow_ch=32, **kwargs):
-        super().__init__(**kwargs)
-        self.num_feat = int(num_feat)
-        self.num_grow_ch = int(num_grow_ch)
+        super().__init__(num_feat, num_grow_ch, **kwargs)
         self.rdbs = [
             ResidualDenseBlock(num_feat, num_grow_ch, name=f"rdb{i}", dtype=self.dtype_policy)
             for i in (1, 2, 3)
@@ -137,17 +151,9 @@ class RRDB(keras.layers.Layer):
             out = rdb(out)
         return x + RESIDUAL_SCALE * out
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_esrgan")
-class RRDBNet(keras.Model):
+class RRDBNet(SRGenerator):
     """The ESRGAN generator (BasicSR `RRDBNet`), NHWC.
 
     conv_first -> `num_block` x RRDB -> conv_body (+ trunk skip) -> [nearest x2 -> conv_up
@@ -164,8 +170,11 @@ class RRDBNet(keras.Model):
         dtype: dtype policy, e.g. `"mixed_bfloat16"`. The output is always float32.
 
     Input: float `(B, H, W, num_in_ch)` RGB in [0, 1]; H and W any size for x4, multiples of
-    2 (x2) or 4 (x1) otherwise. Output: float32 `(B, scale*H, scale*W, num_out_ch)`, nominally in
-    [0, 1] but not clipped (as in the reference implementation).
+    2 (x2) or 4 (x1) otherwise (`input_multiple`). Output: float32 `(B, scale*H, scale*W,
+    num_out_ch)`, nominally in [0, 1] but not clipped (as in the reference implementation).
+
+    `lean_call` runs the trunk (`features`) and then the upsampling tail in row chunks
+    (`reconstruct_in_chunks`): the same output for a fraction of the memory.
 
     Example:
     >>> net = RRDBNet(num_feat=16, num_block=2, num_grow_ch=8)
@@ -176,9 +185,9 @@ class RRDBNet(keras.Model):
     # Feature pixels of context `reconstruct` needs on each side: conv_up1 at 2x (1 px = 1/2
     # feature px) and conv_up2, conv_hr, conv_last at 4x (1/4 each) reach 1.25 feature pixels.
     TAIL_HALO = 2
-    # Feature pixels per band of `reconstruct_in_bands` (batch included): about 256 MB of tail
-    # activations in float32 and 128 MB in bfloat16 for 64 channels at 16 times this size.
-    TAIL_BAND_PIXELS = 16384
+    # Feature pixels per row chunk of `reconstruct_in_chunks` (batch included): about 256 MB of
+    # tail activations in float32 and 128 MB in bfloat16 for 64 channels at 16 times this size.
+    TAIL_CHUNK_PIXELS = 16384
 
     def __init__(
         self,
@@ -197,7 +206,7 @@ class RRDBNet(keras.Model):
         ).items():
             if int(value) != value or value < 1:
                 raise ValueError(f"RRDBNet: {arg} must be a positive integer, got {value!r}")
-        if scale not in _UNSHUFFLE:
+        if scale not in UNSHUFFLE_FACTORS:
             raise ValueError(f"RRDBNet: scale must be 4, 2 or 1, got {scale!r}")
         self.num_in_ch = int(num_in_ch)
         self.num_out_ch = int(num_out_ch)
@@ -205,7 +214,7 @@ class RRDBNet(keras.Model):
         self.num_feat = int(num_feat)
         self.num_block = int(num_block)
         self.num_grow_ch = int(num_grow_ch)
-        self.unshuffle_factor = _UNSHUFFLE[self.scale]
+        self.unshuffle_factor = UNSHUFFLE_FACTORS[self.scale]
 
         dtype = self.dtype_policy
         init = torch_default_initializer
@@ -229,14 +238,6 @@ class RRDBNet(keras.Model):
         # assigned, counted and saved before the first call).
         self.build((None, None, None, self.num_in_ch))
 
-    @property
-    def config(self):
-        """The architecture as a dict of the constructor's arguments (no dtype, no name)."""
-        return dict(
-            num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, scale=self.scale,
-            num_feat=self.num_feat, num_block=self.num_block, num_grow_ch=self.num_grow_ch,
-        )
-
     def build(self, input_shape=None):
         if self.built:
             return
@@ -253,28 +254,22 @@ class RRDBNet(keras.Model):
             conv.build(feat_shape)
         self.built = True
 
-    def check_input_shape(self, shape):
-        """Raise a clear `ValueError` for a static input shape this model cannot take."""
-        shape = tuple(shape)
-        if len(shape) != 4:
-            raise ValueError(
-                f"RRDBNet expects a 4-D batch (B, H, W, {self.num_in_ch}), got shape {shape}"
-            )
-        if shape[-1] is not None and shape[-1] != self.num_in_ch:
-            raise ValueError(
-                f"RRDBNet expects {self.num_in_ch} input channels, got shape {shape}"
-            )
-        f = self.unshuffle_factor
-        for dim in shape[1:3]:
-            if dim is not None and (dim < 1 or dim % f):
-                raise ValueError(
-                    f"RRDBNet x{self.scale} needs H and W to be positive multiples of {f} (it "
-                    f"pixel-unshuffles the input by {f}); got shape {shape}. Pad the image, as "
-                    "keras_esrgan.upscale does."
-                )
-
     def call(self, x):
         return self.reconstruct(self.features(x))
+
+    def lean_call(self, x):
+        """`call(x)` with the upsampling tail in row chunks: `reconstruct_in_chunks(features(x))`.
+
+        The same output (to float rounding) for a fifth of the memory: 2.6 KB per input pixel
+        of the full model in float32 instead of 15 (`python benchmarks/memory.py pass`).
+
+        Example:
+        >>> net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+        >>> x = np.random.default_rng(0).random((1, 12, 10, 3), "float32")
+        >>> bool(np.allclose(net.lean_call(x), net(x), atol=1e-6))
+        True
+        """
+        return self.reconstruct_in_chunks(self.features(x))
 
     def features(self, x):
         """The trunk: input -> low-resolution features (conv_first, RRDBs, conv_body + skip).
@@ -294,9 +289,9 @@ class RRDBNet(keras.Model):
         """The upsampling tail: features -> float32 image, 4 times their size.
 
         Four 3x3 convs after the upsamplings see `TAIL_HALO` feature pixels around each output
-        pixel, so the tail can run on overlapping bands of feature rows and give the same
+        pixel, so the tail can run on overlapping chunks of feature rows and give the same
         output (the upsampled maps are 16 times larger than the features: this is where an
-        untiled pass spends its memory; `reconstruct_in_bands` does that).
+        untiled pass spends its memory; `reconstruct_in_chunks` does that).
 
         Shape: `(B, h, w, num_feat)` -> float32 `(B, 4h, 4w, num_out_ch)`.
         """
@@ -305,12 +300,12 @@ class RRDBNet(keras.Model):
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return tf.cast(out, "float32")
 
-    def reconstruct_in_bands(self, feat, band_pixels=None):
-        """`reconstruct(feat)` computed on bands of feature rows, one after another.
+    def reconstruct_in_chunks(self, feat, chunk_pixels=None):
+        """`reconstruct(feat)` computed on row chunks of the features, one after another.
 
-        Each band of `band_pixels // (B * w)` rows (at least 1) runs with `TAIL_HALO` rows of
-        context on each side, and only its own rows are kept, so the result equals
-        `reconstruct(feat)` (to float rounding) while the tail's activations cost one band
+        Each chunk of `chunk_pixels // (B * w)` feature rows (at least 1) runs with `TAIL_HALO`
+        rows of context on each side, and only its own rows are kept, so the result equals
+        `reconstruct(feat)` (to float rounding) while the tail's activations cost one chunk
         instead of the whole map: 2.6 KB per input pixel of the full model in float32 instead
         of 15 (`python benchmarks/memory.py pass`). A `tf.while_loop` with
         `parallel_iterations=1`, so it keeps that bound in a graph (SavedModel, `tf.function`)
@@ -318,7 +313,7 @@ class RRDBNet(keras.Model):
 
         Args:
             feat: `(B, h, w, num_feat)` features, from `features`.
-            band_pixels: feature pixels per band; default `TAIL_BAND_PIXELS`.
+            chunk_pixels: feature pixels per chunk; default `TAIL_CHUNK_PIXELS`.
 
         Returns:
             float32 `(B, 4h, 4w, num_out_ch)`.
@@ -326,59 +321,29 @@ class RRDBNet(keras.Model):
         Example:
         >>> net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
         >>> feat = net.features(np.zeros((1, 20, 12, 3), "float32"))
-        >>> net.reconstruct_in_bands(feat, band_pixels=3 * 12).shape   # 7 bands of 3 rows
+        >>> net.reconstruct_in_chunks(feat, chunk_pixels=3 * 12).shape   # 7 chunks of 3 rows
         TensorShape([1, 80, 48, 3])
         """
-        band_pixels = self.TAIL_BAND_PIXELS if band_pixels is None else int(band_pixels)
+        chunk_pixels = self.TAIL_CHUNK_PIXELS if chunk_pixels is None else int(chunk_pixels)
         shape = tf.shape(feat)
         rows = shape[1]
-        band = tf.maximum(1, band_pixels // (shape[0] * shape[2]))
-        count = (rows + band - 1) // band
+        chunk = tf.maximum(1, chunk_pixels // (shape[0] * shape[2]))
+        count = (rows + chunk - 1) // chunk
         halo = self.TAIL_HALO
 
-        def body(i, bands):
-            r0 = i * band
-            r1 = tf.minimum(rows, r0 + band)
+        def body(i, chunks):
+            r0 = i * chunk
+            r1 = tf.minimum(rows, r0 + chunk)
             a, b = tf.maximum(0, r0 - halo), tf.minimum(rows, r1 + halo)
             y = self.reconstruct(feat[:, a:b])[:, 4 * (r0 - a) : 4 * (r1 - a)]
-            # Rows first, so the bands concatenate along the TensorArray's axis 0.
-            return i + 1, bands.write(i, tf.transpose(y, [1, 0, 2, 3]))
+            # Rows first, so the chunks concatenate along the TensorArray's axis 0.
+            return i + 1, chunks.write(i, tf.transpose(y, [1, 0, 2, 3]))
 
-        bands = tf.TensorArray(
+        chunks = tf.TensorArray(
             tf.float32, size=count, infer_shape=False,
             element_shape=tf.TensorShape([None, None, None, self.num_out_ch]),
         )
-        _, bands = tf.while_loop(
-            lambda i, _: i < count, body, [tf.constant(0), bands], parallel_iterations=1
+        _, chunks = tf.while_loop(
+            lambda i, _: i < count, body, [tf.constant(0), chunks], parallel_iterations=1
         )
-        return tf.transpose(bands.concat(), [1, 0, 2, 3])
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        s = self.scale
-        return (b, None if h is None else h * s, None if w is None else w * s, self.num_out_ch)
-
-    def flops_per_pixel(self):
-        """Multiply-adds x 2 per *input* pixel, counted from the layer shapes (not hard-coded).
-
-        Example: the full x4 model (23 blocks, 64 features) is about 35.85 MFLOP per LR pixel.
-        """
-        f = self.unshuffle_factor
-        lr_feat = 1.0 / f**2  # feature-map pixels per input pixel in the trunk
-        flops = 0.0
-        weights = [
-            (self.conv_first, lr_feat), (self.conv_body, lr_feat),
-            (self.conv_up1, 4 * lr_feat), (self.conv_up2, 16 * lr_feat),
-            (self.conv_hr, 16 * lr_feat), (self.conv_last, 16 * lr_feat),
-        ]
-        for block in self.body:
-            for rdb in block.rdbs:
-                weights += [(conv, lr_feat) for conv in rdb.convs]
-        for conv, pixels in weights:
-            flops += 2.0 * np.prod(conv.kernel.shape) * pixels
-        return flops
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.config)
-        return config
+        return tf.transpose(chunks.concat(), [1, 0, 2, 3])

@@ -14,6 +14,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.rrdbnet import _conv, torch_default_initializer
 
 ACT_TYPES = ("relu", "prelu", "leakyrelu")
@@ -36,7 +37,7 @@ def _activation(act_type, name, dtype):
 
 
 @keras.saving.register_keras_serializable(package="keras_esrgan")
-class SRVGGNetCompact(keras.Model):
+class SRVGGNetCompact(SRGenerator):
     """Real-ESRGAN's compact VGG-style generator (BasicSR `SRVGGNetCompact`), NHWC.
 
     conv(num_in_ch -> num_feat) + act, `num_conv` x [conv(num_feat -> num_feat) + act],
@@ -108,7 +109,6 @@ class SRVGGNetCompact(keras.Model):
         self.upscale = int(upscale)
         self.act_type = act_type
         self.scale = self.upscale
-        self.unshuffle_factor = 1
 
         dtype = self.dtype_policy
         init = torch_default_initializer
@@ -122,14 +122,6 @@ class SRVGGNetCompact(keras.Model):
         )
         # Fully convolutional: build now, so weights can be assigned before the first call.
         self.build((None, None, None, self.num_in_ch))
-
-    @property
-    def config(self):
-        """The architecture as a dict of the constructor's arguments (no dtype, no name)."""
-        return dict(
-            num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, num_feat=self.num_feat,
-            num_conv=self.num_conv, upscale=self.upscale, act_type=self.act_type,
-        )
 
     @property
     def input_dtype(self):
@@ -162,21 +154,6 @@ class SRVGGNetCompact(keras.Model):
             layer.build(feat_shape)
         self.built = True
 
-    def check_input_shape(self, shape):
-        """Raise a clear `ValueError` for a static input shape this model cannot take."""
-        shape = tuple(shape)
-        if len(shape) != 4:
-            raise ValueError(
-                f"SRVGGNetCompact expects a 4-D batch (B, H, W, {self.num_in_ch}), got shape {shape}"
-            )
-        if shape[-1] is not None and shape[-1] != self.num_in_ch:
-            raise ValueError(
-                f"SRVGGNetCompact expects {self.num_in_ch} input channels, got shape {shape}"
-            )
-        for dim in shape[1:3]:
-            if dim is not None and dim < 1:
-                raise ValueError(f"SRVGGNetCompact needs H and W >= 1, got shape {shape}")
-
     def call(self, x):
         self.check_input_shape(x.shape)
         x = tf.cast(x, "float32")
@@ -192,20 +169,3 @@ class SRVGGNetCompact(keras.Model):
         # F.interpolate(mode="nearest") (see layers.NearestUpsample2x and measured-facts.md).
         base = tf.image.resize(x, self.upscale * tf.shape(x)[1:3], method="nearest")
         return out + base
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        s = self.upscale
-        return (b, None if h is None else h * s, None if w is None else w * s, self.num_out_ch)
-
-    def flops_per_pixel(self):
-        """Multiply-adds x 2 per input pixel, counted from the conv shapes (all run at input size).
-
-        Example: the released x4 model (16 convs, 64 features) is about 1.24 MFLOP per LR pixel.
-        """
-        return float(sum(2.0 * np.prod(conv.kernel.shape) for conv in self.convs))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.config)
-        return config

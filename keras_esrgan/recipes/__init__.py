@@ -26,17 +26,11 @@ short schedule on procedural images that trains end to end in a few minutes on t
 with nothing downloaded.
 """
 
-from keras_esrgan.recipes.environment import (
-    describe_strategy,
-    make_strategy,
-    perceptual_loss,
-    resolve_dtype_policy,
-)
+from keras_esrgan.recipes.environment import describe_strategy, make_strategy, perceptual_loss
 from keras_esrgan.recipes.presets import (
     ARCHITECTURE,
     DATA_KINDS,
     DISCRIMINATORS,
-    DTYPE_POLICIES,
     EXPORT_MODELS,
     PRESETS,
     STAGES,
@@ -53,7 +47,6 @@ __all__ = [
     "ARCHITECTURE",
     "DATA_KINDS",
     "DISCRIMINATORS",
-    "DTYPE_POLICIES",
     "EXPORT_MODELS",
     "PRESETS",
     "STAGES",
@@ -69,6 +62,5 @@ __all__ = [
     "perceptual_loss",
     "prepare_data",
     "preset_fields",
-    "resolve_dtype_policy",
     "train",
 ]

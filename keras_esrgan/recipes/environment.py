@@ -1,4 +1,7 @@
-"""Where a recipe runs: distribution strategy, dtype policy, and the perceptual loss's VGG19."""
+"""Where a recipe runs: the distribution strategy and the perceptual loss's VGG19.
+
+(The dtype policy of `--mixed_precision` is `keras_esrgan.precision.training_policy`.)
+"""
 
 import os
 import warnings
@@ -6,7 +9,8 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
-from keras_esrgan.recipes.presets import DTYPE_POLICIES, STRATEGIES, RecipeError
+from keras_esrgan.precision import has_gpu
+from keras_esrgan.recipes.presets import STRATEGIES, RecipeError
 
 
 def make_strategy(name="mirrored"):
@@ -48,35 +52,9 @@ def describe_strategy(strategy):
     """
     replicas = strategy.num_replicas_in_sync
     if type(strategy).__name__ == "_DefaultDistributionStrategy":
-        device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+        device = "/GPU:0" if has_gpu() else "/CPU:0"
         return f"default strategy (one device: {device})"
     return f"{type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"
-
-
-def resolve_dtype_policy(mixed_precision=False):
-    """The Keras dtype policy for `--mixed_precision`.
-
-    Args:
-        mixed_precision: False/None/"off"/"float32" -> `"float32"`; True/"auto" ->
-            `"mixed_float16"` when a GPU is visible (loss-scaled), else `"mixed_bfloat16"`
-            (CPUs with AVX-512 BF16/AMX run it about 1.5-2x faster); or an explicit
-            `"mixed_bfloat16"` / `"mixed_float16"`.
-
-    Example:
-    >>> resolve_dtype_policy(False), resolve_dtype_policy("mixed_float16")
-    ('float32', 'mixed_float16')
-    >>> resolve_dtype_policy(True) == ("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
-    True
-    """
-    if mixed_precision in (None, False, "off", "false", "float32"):
-        return "float32"
-    if mixed_precision in (True, "auto", "true", "on"):
-        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-    if mixed_precision in DTYPE_POLICIES:
-        return mixed_precision
-    raise RecipeError(
-        f"mixed_precision must be on/off/auto or one of {', '.join(DTYPE_POLICIES)}, got {mixed_precision!r}"
-    )
 
 
 def perceptual_loss(weights=None, fallback=False, dtype=None):

@@ -15,7 +15,6 @@ DATA_KINDS = ("synthetic", "div2k", "folder")
 STRATEGIES = ("mirrored", "multi_worker", "default")
 DISCRIMINATORS = ("vgg", "unet")
 EXPORT_MODELS = ("gan", "interp", "psnr")
-DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
 
 

@@ -16,12 +16,8 @@ from keras_esrgan.atomic import write_json
 from keras_esrgan.checkpoints import TrainingCheckpoint
 from keras_esrgan.data.degrade import matlab_bicubic_resize
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator
-from keras_esrgan.recipes.environment import (
-    describe_strategy,
-    make_strategy,
-    perceptual_loss,
-    resolve_dtype_policy,
-)
+from keras_esrgan.precision import training_policy
+from keras_esrgan.recipes.environment import describe_strategy, make_strategy, perceptual_loss
 from keras_esrgan.recipes.presets import (
     ARCHITECTURE,
     EXPORT_MODELS,
@@ -63,12 +59,6 @@ def checkpoint_step(directory):
         return int(tf.train.load_checkpoint(latest).get_tensor("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
     except (tf.errors.OpError, ValueError, KeyError):
         return None
-
-
-def _float32_copy(generator):
-    from keras_esrgan.export.savedmodel_export import float32_generator
-
-    return float32_generator(generator)
 
 
 def _format_time(seconds):
@@ -203,7 +193,7 @@ class _Run:
         from keras_esrgan.weights import save_generator
 
         path = os.path.join(self.own, f"{stage}_ema.keras")
-        save_generator(_float32_copy(trainer.ema_generator), path)
+        save_generator(trainer.ema_generator.with_policy("float32"), path)
         if self.chief:
             write_json(os.path.join(self.workdir, stage, "done.json"), dict(step=step, validation=last))
         self.result["steps"][stage] = step
@@ -380,7 +370,8 @@ def train(
             or `"both"`.
         data, hr_dir, lr_dir, val_dir, val_lr_dir, data_dir, manual_dir: see `prepare_data`.
         strategy: a `tf.distribute.Strategy` (default: `make_strategy("mirrored")`).
-        mixed_precision: see `resolve_dtype_policy`.
+        mixed_precision: see `keras_esrgan.precision.training_policy` (False/"off", True/
+            "auto", "mixed_bfloat16", "mixed_float16").
         vgg_weights: see `perceptual_loss` (None: the preset's choice).
         psnr_generator: weights file to start the GAN stage from instead of the PSNR stage's
             output (e.g. BasicSR's `RRDB_PSNR_x4.pth`); it must match the preset's architecture.
@@ -433,7 +424,10 @@ def train(
         raise RecipeError(f"vgg_weights: no such file {vgg_weights} (or use imagenet / random)")
     workdir = os.path.abspath(os.fspath(workdir))
     strategy = strategy or make_strategy("mirrored")
-    policy = resolve_dtype_policy(mixed_precision)
+    try:
+        policy = training_policy(mixed_precision)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
     if preset.batch_size % strategy.num_replicas_in_sync:
         raise RecipeError(
             f"batch_size={preset.batch_size} must be divisible by the "

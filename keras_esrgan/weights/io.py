@@ -86,26 +86,21 @@ def assign_state_dict(generator, canonical, name="weights"):
             key = f"{prefix}.{suffix}"
             expected.add(key)
             if key not in canonical:
-                raise WeightsFileError(f"{name}: missing '{key}' for {_describe(generator)}")
+                raise WeightsFileError(f"{name}: missing '{key}' for {generator.describe()}")
             value = np.asarray(canonical[key], dtype="float32")
             if suffix == "weight":
                 value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
             if tuple(value.shape) != tuple(var.shape):
                 raise WeightsFileError(
                     f"{name}: '{key}' has shape {tuple(canonical[key].shape)} (PyTorch layout), "
-                    f"which does not fit {_describe(generator)} (Keras shape {tuple(var.shape)})"
+                    f"which does not fit {generator.describe()} (Keras shape {tuple(var.shape)})"
                 )
             var.assign(value)
     extra = sorted(set(canonical) - expected)
     if extra:
         raise WeightsFileError(
-            f"{name}: weights for layers {_describe(generator)} does not have: {extra[:6]}"
+            f"{name}: weights for layers {generator.describe()} does not have: {extra[:6]}"
         )
-
-
-def _describe(generator):
-    args = ", ".join(f"{k}={v}" for k, v in generator.config.items())
-    return f"RRDBNet({args})"
 
 
 def state_dict(generator):
@@ -251,10 +246,9 @@ def load_generator(path, **overrides):
             raise WeightsFileError(f"{name}: holds a {type(model).__name__}, not an RRDBNet")
         conflicts = {k: v for k, v in overrides.items() if model.config[k] != v}
         if conflicts:
-            raise WeightsFileError(f"{name}: is {_describe(model)}, not {conflicts}")
-        if dtype is None:
-            return model
-        canonical, arch = state_dict(model), model.config
+            raise WeightsFileError(f"{name}: is {model.describe()}, not {conflicts}")
+        # Loaded in the policy it was saved with; copied into the one asked for.
+        return model if dtype is None else model.with_policy(dtype)
     elif kind == "h5":
         import h5py
 
@@ -274,7 +268,7 @@ def load_generator(path, **overrides):
         try:
             model.load_weights(path)
         except Exception as err:
-            raise WeightsFileError(f"{name}: does not fit {_describe(model)} ({err})") from err
+            raise WeightsFileError(f"{name}: does not fit {model.describe()} ({err})") from err
         return model
     else:
         canonical = read_state_dict(path)

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.weights.errors import WeightsFileError
 
 _NESTING_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
@@ -254,7 +255,6 @@ def generator_convs(generator):
 # model of tens of GB before its weights are even read.
 ARCHITECTURE_LIMITS = dict(num_in_ch=64, num_out_ch=64, num_feat=1024, num_block=100, num_grow_ch=512)
 MAX_PARAMETERS = 1 << 28
-_UNSHUFFLE = {4: 1, 2: 2, 1: 4}
 
 
 def parameter_count(arch):
@@ -265,7 +265,7 @@ def parameter_count(arch):
     16697987
     """
     nf, gc = arch["num_feat"], arch["num_grow_ch"]
-    first_in = arch["num_in_ch"] * _UNSHUFFLE[arch["scale"]] ** 2
+    first_in = arch["num_in_ch"] * UNSHUFFLE_FACTORS[arch["scale"]] ** 2
 
     def conv(cin, cout):
         return 9 * cin * cout + cout
@@ -301,7 +301,7 @@ def check_architecture(arch, name="weights"):
                 f"{name}: describes an RRDBNet with {key}={value:,}, over the limit of {limit} "
                 "(real models have num_feat 64, num_block <= 23, num_grow_ch 32): corrupt or hostile file"
             )
-    if arch.get("scale") not in _UNSHUFFLE or isinstance(arch.get("scale"), bool):
+    if arch.get("scale") not in UNSHUFFLE_FACTORS or isinstance(arch.get("scale"), bool):
         raise WeightsFileError(f"{name}: scale must be 4, 2 or 1, got {str(arch.get('scale'))[:20]!r}")
     count = parameter_count({k: int(v) for k, v in arch.items() if k in ARCHITECTURE_LIMITS or k == "scale"})
     if count > MAX_PARAMETERS:
