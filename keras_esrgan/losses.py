@@ -180,7 +180,7 @@ def vanilla_discriminator_loss(real_logits, fake_logits):
 
     Example (logits 2 and -2: each term is softplus(-2) = 0.126928):
     >>> vanilla_discriminator_loss(tf.constant([[2.0]]), tf.constant([[-2.0]]))
-    <... numpy=array([0.25385636], dtype=float32)>
+    <... numpy=array([0.253856], dtype=float32)>
     """
     real, fake = _check_logits(real_logits, fake_logits, "vanilla_discriminator_loss")
     return _per_sample_mean(_bce(real, 1.0)) + _per_sample_mean(_bce(fake, 0.0))
