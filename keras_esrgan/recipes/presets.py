@@ -167,6 +167,10 @@ class Preset:
         need(self.scale in (1, 2, 4), f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
         need(self.data in DATA_KINDS, f"data must be one of {', '.join(DATA_KINDS)}, got {self.data!r}")
         need(
+            self.degradation in DEGRADATIONS,
+            f"degradation must be one of {', '.join(DEGRADATIONS)}, got {self.degradation!r}",
+        )
+        need(
             self.patch_size % self.scale == 0 and self.patch_size // self.scale >= 4,
             f"patch_size={self.patch_size} must be a multiple of scale={self.scale}, at least 4x it",
         )
@@ -228,10 +232,6 @@ class Preset:
             f"seed must be an integer >= -1, got {self.seed!r}",
         )
         need(self.stage in STAGES, f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        need(
-            self.degradation in DEGRADATIONS,
-            f"degradation must be one of {', '.join(DEGRADATIONS)}, got {self.degradation!r}",
-        )
         if self.degradation == "realesrgan":
             need(
                 isinstance(self.crop_pad_size, int)

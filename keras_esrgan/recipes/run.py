@@ -57,13 +57,18 @@ def checkpoint_step(directory):
     >>> checkpoint_step("runs/x/psnr/ckpt")
     3
     """
-    latest = tf.train.latest_checkpoint(os.fspath(directory)) if os.path.isdir(directory) else None
-    if latest is None:
-        return None
-    try:
-        return int(tf.train.load_checkpoint(latest).get_tensor("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.OpError, ValueError, KeyError):
-        return None
+    from keras_esrgan.checkpoints import checkpoints_on_disk
+
+    # The rule TrainingCheckpoint resumes by: the newest complete, readable ckpt-N on disk,
+    # whatever the `checkpoint` state file says (a kill between the data files and that file
+    # leaves it one checkpoint behind, or not written at all).
+    found = checkpoints_on_disk(os.fspath(directory)) if os.path.isdir(directory) else []
+    for _, prefix in reversed(found):
+        try:
+            return int(tf.train.load_checkpoint(prefix).get_tensor("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        except (tf.errors.OpError, ValueError, KeyError):
+            continue
+    return None
 
 
 def _float32_copy(generator):
@@ -317,10 +322,12 @@ def _gan_stage(run, init_path, perceptual, train_ds, val_images, external_init):
         run.result["resumed"]["gan"] = resumed
     elif run.chief:
         write_json(os.path.join(gan_dir, "init.json"), dict(psnr_generator=init_path, psnr_step=psnr_step))
-    discriminator = preset.discriminator + (f" from {run.discriminator_init}" if run.discriminator_init else "")
+    discriminator = f"{preset.discriminator} discriminator" + (
+        f" from {run.discriminator_init}" if run.discriminator_init else ""
+    )
     _banner(
         f"stage 2 (GAN: {recipe_realworld.loss_summary(preset)}): {preset.gan_steps} steps from "
-        f"{init_path}; {discriminator} discriminator; perceptual loss: {run.result['perceptual']}"
+        f"{init_path}; {discriminator}; perceptual loss: {run.result['perceptual']}"
     )
     _checkpoint_line(run, "gan", resumed)
     with run.strategy.scope():
