@@ -499,11 +499,11 @@ def train(
     # Start weights before any data is read: a zoo name downloads (or fails offline) here.
     if stage in ("psnr", "both") and not run.done("psnr", preset.psnr_steps):
         run.psnr_init = recipe_realworld.weights_file(preset.psnr_init, "psnr_init")
-    if stage in ("gan", "both") and not run.done("gan", preset.gan_steps):
-        run.discriminator_init = recipe_realworld.weights_file(preset.discriminator_init, "discriminator_init")
     if psnr_generator is not None:
         psnr_generator = recipe_realworld.weights_file(psnr_generator, "psnr_generator")
         run.result["gan_start"] = psnr_generator
+    if stage in ("gan", "both") and not run.done("gan", preset.gan_steps):
+        run.discriminator_init = recipe_realworld.weights_file(preset.discriminator_init, "discriminator_init")
     arch = ", ".join(f"{k}={v}" for k, v in preset.architecture().items())
     _banner(
         f"ESRGAN recipe, preset {preset.name!r}: RRDBNet({arch}), {policy}, {describe_strategy(strategy)}"
