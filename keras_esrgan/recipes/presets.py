@@ -301,6 +301,25 @@ class Preset:
         return gan_learning_rate(self.gan_lr, milestones)
 
 
+# What the realesrgan and finetune presets share: train_realesrgan_x4plus.yml's GAN stage (and
+# finetune_realesrgan_x4plus.yml's, which is the same): gt_size 256 from 400 px degraded regions,
+# 400k iterations at a constant Adam 1e-4, U-Net SN discriminator, vanilla GAN 0.1 + L1 1 +
+# perceptual 1 on five VGG19 layers, USM-sharpened targets.
+_REAL_ESRGAN_GAN_STAGE = dict(
+    patch_size=256,
+    gan_steps=400_000,
+    gan_lr=1e-4,
+    gan_lr_milestones=(),
+    discriminator="unet",
+    degradation="realesrgan",
+    crop_pad_size=400,
+    gt_usm=True,
+    gan_type="vanilla",
+    perceptual_layers=REAL_ESRGAN_LAYERS,
+    gan_weight=0.1,
+    pixel_weight=1.0,
+)
+
 PRESETS = {
     # ESRGAN (Wang et al. 2018) as BasicSR trains it: train_RRDBNet_PSNR_x4.yml (1M iterations,
     # Adam 2e-4, cosine restarts every 250k to 1e-7) then train_ESRGAN_x4.yml (400k, Adam 1e-4
@@ -354,22 +373,11 @@ PRESETS = {
         description="Real-ESRGAN x4plus: RealESRNet (L1) then GAN stage on Real-ESRGAN-degraded inputs",
         data="div2k",
         batch_size=48,
-        patch_size=256,
         psnr_steps=1_000_000,
-        gan_steps=400_000,
         psnr_lr=2e-4,
         psnr_lr_periods=0,
-        gan_lr=1e-4,
-        gan_lr_milestones=(),
-        discriminator="unet",
-        degradation="realesrgan",
-        crop_pad_size=400,
-        gt_usm=True,
-        gan_type="vanilla",
-        perceptual_layers=REAL_ESRGAN_LAYERS,
-        gan_weight=0.1,
-        pixel_weight=1.0,
         psnr_init="ESRGAN_SRx4_DF2KOST_official",
+        **_REAL_ESRGAN_GAN_STAGE,
     ),
     # Real-ESRGAN's finetune_realesrgan_x4plus.yml on your HR images (--data=folder --hr_dir
     # --val_dir): the GAN stage of `realesrgan` (same losses, degradation, schedule: 400k
@@ -384,19 +392,8 @@ PRESETS = {
         description="fine-tune Real-ESRGAN x4plus (and its discriminator) on a folder of HR images",
         data="folder",
         batch_size=12,
-        patch_size=256,
-        gan_steps=400_000,
-        gan_lr=1e-4,
-        gan_lr_milestones=(),
-        discriminator="unet",
-        degradation="realesrgan",
-        crop_pad_size=400,
-        gt_usm=True,
-        gan_type="vanilla",
-        perceptual_layers=REAL_ESRGAN_LAYERS,
-        gan_weight=0.1,
-        pixel_weight=1.0,
         stage="gan",
+        **_REAL_ESRGAN_GAN_STAGE,
         gan_init="RealESRGAN_x4plus",
         discriminator_init="RealESRGAN_x4plus_netD",
     ),
