@@ -537,7 +537,9 @@ def train(
     )
     val_degraded = degraded and not val_lr_dir
     if val_degraded:
-        sources.val_description += f", LR degraded once by Real-ESRGAN's pipeline (seed {max(preset.seed, 0)})"
+        sources.val_description = sources.val_description.replace(" (bicubic LR)", "") + (
+            f", LR degraded once by Real-ESRGAN's pipeline (seed {max(preset.seed, 0)})"
+        )
     print(f"training data: {sources.description}\nvalidation data: {sources.val_description}", flush=True)
     val_images = recipe_realworld.validation_pairs(preset, sources.val, val_degraded)
     seed = preset.seed if preset.seed >= 0 else None
@@ -633,9 +635,10 @@ def format_summary(result):
         interp=f"interpolated, alpha={preset['alpha']:g}",
     )
     bicubic = result["scores"]["bicubic"]["psnr"]
+    width = max([26] + [len(labels.get(name, name)) for name in result["scores"]])
     for name, scores in result["scores"].items():
         delta = "" if name == "bicubic" else f"  {scores['psnr'] - bicubic:+.2f} dB vs bicubic"
-        lines.append(f"  {labels.get(name, name):<26} {scores['psnr']:6.2f} dB  {scores['ssim']:.4f}{delta}")
+        lines.append(f"  {labels.get(name, name):<{width}} {scores['psnr']:6.2f} dB  {scores['ssim']:.4f}{delta}")
     if result.get("perceptual"):
         lines.append(f"GAN-stage perceptual loss: {result['perceptual']}")
     lines.append("artifacts:")
