@@ -52,6 +52,7 @@ from keras_esrgan.training import ESRGAN, PSNRTrainer  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
     UnsafeWeightsError,
     WeightsFileError,
+    load_discriminator,
     load_generator,
     save_generator,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "export_tflite",
     "format_table",
     "interpolate",
+    "load_discriminator",
     "load_generator",
     "metrics",
     "save_generator",

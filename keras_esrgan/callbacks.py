@@ -1,6 +1,7 @@
-"""Training callbacks: validation PSNR/SSIM, TensorBoard scalars and LR | SR | HR image grids.
+"""Training callbacks: validation PSNR/SSIM, TensorBoard scalars and LR | SR | HR image grids
+(of validation crops, `ImageGridCallback`, and of training batches, `TrainingBatchGrid`).
 
-All three work with `PSNRTrainer` and `ESRGAN` (they read the EMA generator, which is what
+All of them work with `PSNRTrainer` and `ESRGAN` (they read the EMA generator, which is what
 gets saved) and write TensorBoard events at the trainer's global step (`model.iterations`), so
 curves continue where they stopped when a run resumes from a `TrainingCheckpoint`. Keras' own
 `TensorBoard` callback counts batches from 0 at every `fit`, which would draw a resumed run
@@ -447,3 +448,66 @@ class ImageGridCallback(_EveryNSteps):
             return
         with writer.as_default():
             write_images(self.name, self.grids(_generator_of(self.model)), step)
+
+
+class TrainingBatchGrid(_EveryNSteps):
+    """TensorBoard images `LR (nearest) | SR (EMA generator) | HR` of training batches, every N steps.
+
+    What the model trains on, shown: with the real-world degradation
+    (`keras_esrgan.data.realworld_pipeline`) the LR column is the degraded input (blur, noise,
+    JPEG...) beside its HR target. The batches come from `batches`, a second copy of the
+    training pipeline (e.g. the same pipeline with a small batch size and another seed): an
+    iterator over it is kept, so successive grids show successive batches of that stream, not the
+    exact batch the step consumed (Keras does not hand that to callbacks).
+
+    Args:
+        batches: a `tf.data.Dataset` (or any iterable) of training batches `(lr, hr)` or
+            `(lr, hr, hr_usm)`, float in [0, 1], `hr` `scale` times `lr`; the first
+            `max_images` of each batch are shown, with `hr` as the HR column.
+        log_dir: TensorBoard folder.
+        every_n_steps: int.
+        max_images: int.
+        name: summary tag.
+
+    Example:
+    >>> from keras_esrgan.data import realworld_pipeline
+    >>> batches = realworld_pipeline("photo.png", batch_size=2, patch_size=32, crop_pad_size=32, seed=1)
+    >>> grid = TrainingBatchGrid(batches, "runs/x/tensorboard/psnr/train", every_n_steps=1000)
+    >>> grid.grids(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), next(iter(batches))).shape
+    (2, 32, 100, 3)
+    """
+
+    def __init__(self, batches, log_dir, every_n_steps, max_images=4, name="train_lr_sr_hr"):
+        super().__init__(every_n_steps, log_dir)
+        if not (isinstance(max_images, int) and max_images > 0):
+            raise ValueError(f"TrainingBatchGrid: max_images must be a positive int, got {max_images!r}")
+        self.batches = batches
+        self.max_images = max_images
+        self.name = name
+        self._iterator = None
+
+    def grids(self, generator, batch):
+        """uint8 `(N, s*h, 3*s*w + 4, 3)`: the grids of one batch for `generator`."""
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+            raise ValueError(
+                f"TrainingBatchGrid: batches must be (lr, hr) or (lr, hr, hr_usm) tuples, got {type(batch).__name__}"
+            )
+        lr = np.asarray(batch[0], np.float32)[: self.max_images]
+        hr = np.asarray(batch[1], np.float32)[: self.max_images]
+        if lr.ndim != 4 or hr.ndim != 4:
+            raise ValueError(f"TrainingBatchGrid: need (B, H, W, 3) batches, got lr {lr.shape}, hr {hr.shape}")
+        sr = quantize(generator(tf.convert_to_tensor(lr), training=False))
+        return np.stack([image_grid(a, b, c) for a, b, c in zip(quantize(lr), sr, quantize(hr))])
+
+    def _run(self, step, logs):
+        writer = self._summary_writer()
+        if writer is None:
+            return
+        if self._iterator is None:  # made at the first grid: no pipeline runs before it is needed
+            self._iterator = iter(self.batches)
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            return  # a finite stream ran out: no more grids
+        with writer.as_default():
+            write_images(self.name, self.grids(_generator_of(self.model), batch), step)

@@ -4,6 +4,7 @@
     keras-esrgan evaluate Set5=../shared/data/Set5 Set14=../shared/data/Set14 --weights RRDB_PSNR_x4.pth
     keras-esrgan interpolate RRDB_PSNR_x4.pth RRDB_ESRGAN_x4.pth --alpha 0.8 -o interp.keras
     keras-esrgan convert RRDB_ESRGAN_x4.pth esrgan_x4.keras
+    keras-esrgan degrade my_hr_images -o degraded --seed 0 --count 8
 
 Each subcommand is a function taking parsed arguments and returning an exit code; errors the user
 can fix (bad paths, bad weights, bad images) are printed as one line, not a traceback.
@@ -39,6 +40,13 @@ def _non_negative_int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text):
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1, got 0")
     return value
 
 
@@ -280,6 +288,51 @@ def _upscale(args):
     return 1 if failed else 0
 
 
+def _degrade(args):
+    from keras_esrgan.data import write_degraded_samples
+
+    files, problems = collect_images(args.inputs)
+    if problems:
+        raise ValueError("; ".join(problems))
+    if not files:
+        raise ValueError("no input images")
+    written = write_degraded_samples(
+        files, args.output, seed=args.seed, count=args.count, scale=args.scale,
+        crop_pad_size=args.crop_pad_size, overwrite=args.overwrite,
+    )
+    print(
+        f"{len(written)} sample(s) of {len(files)} image(s) in {shown(args.output)}: LR (enlarged x{args.scale}) "
+        f"| HR target side by side; {shown(os.path.join(args.output, 'degradations.json'))} lists what "
+        "was drawn for each"
+    )
+    return 0
+
+
+def _add_degrade(sub):
+    p = sub.add_parser(
+        "degrade",
+        help="write Real-ESRGAN-degraded samples of HR images, to see what training on them means",
+        description="Run Real-ESRGAN's high-order degradation (the realesrgan and finetune recipe "
+        "presets' training inputs: blur, resize, noise, JPEG, twice, then the final sinc filter and "
+        "JPEG) on HR images and write, per sample, one PNG with the LR image (enlarged by pixel "
+        "repetition) beside its HR training target, and degradations.json (kernels, resize factors, "
+        "noise, JPEG qualities drawn). Sample i uses image i modulo the number of images and the "
+        "draw realworld_pipeline(seed=SEED) makes for the i-th element of its stream; the same seed "
+        "writes the same files.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IN", help="HR image files, or folders of them (not recursive)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--count", type=_positive_int, default=8, metavar="N", help="number of samples (default 8)")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=4, help="LR/HR factor (default 4)")
+    p.add_argument(
+        "--crop-pad-size", type=_positive_int, default=400, metavar="PIXELS",
+        help="side of the HR region degraded, reflect-padded when the image is smaller (Real-ESRGAN: 400)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing sample files")
+    p.set_defaults(func=_degrade)
+
+
 def _add_upscale(sub):
     p = sub.add_parser(
         "upscale",
@@ -433,6 +486,7 @@ def build_parser():
     _add_evaluate(sub)
     _add_interpolate(sub)
     _add_convert(sub)
+    _add_degrade(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""ESRGAN's losses: relativistic average GAN (on raw logits), pixel L1/L2, global-batch averaging.
+"""The GAN stage's losses: relativistic average GAN (ESRGAN) and vanilla GAN (Real-ESRGAN), both on
+raw logits; pixel L1/L2; global-batch averaging.
 
 Every loss here returns one float32 value per sample, shape `(B,)`. A training step turns them
 into the scalar it differentiates with `average_over_global_batch`, which divides by the batch
@@ -14,6 +15,9 @@ samples compute exactly what 1 replica of 16 computes.
 import tensorflow as tf
 
 PIXEL_CRITERIA = ("l1", "l2")
+# "relativistic": ESRGAN's RaGAN (eq. 2-3); "vanilla": the standard GAN with binary
+# cross-entropy on the discriminator's logits (Real-ESRGAN, BasicSR's GANLoss(gan_type="vanilla")).
+GAN_TYPES = ("relativistic", "vanilla")
 
 
 def _sync_context():
@@ -150,6 +154,59 @@ def relativistic_generator_loss(real_logits, fake_logits):
     mean_real = global_mean(real)
     mean_fake = global_mean(fake)
     return 0.5 * (_per_sample_mean(_bce(real - mean_fake, 0.0)) + _per_sample_mean(_bce(fake - mean_real, 1.0)))
+
+
+def vanilla_discriminator_loss(real_logits, fake_logits):
+    """Standard GAN discriminator loss: real labelled 1, fake labelled 0 (Real-ESRGAN).
+
+    Per sample i, with BCE the from-logits binary cross-entropy and the mean taken over the
+    sample's logits (one per pixel for a U-Net discriminator, one for a VGG-style one):
+
+        l_i = mean(BCE(C(x_r,i), 1)) + mean(BCE(C(x_f,i), 0))
+
+    `average_over_global_batch` of it equals BasicSR's `l_d_real + l_d_fake` with
+    `GANLoss(gan_type="vanilla", real_label_val=1.0, fake_label_val=0.0)`: its
+    `BCEWithLogitsLoss` averages over every logit of the batch, which is the mean of the
+    per-sample means when all samples have the same number of logits (as in a batch). The two
+    terms are summed, not averaged (BasicSR backpropagates each separately); no loss weight
+    applies to the discriminator.
+
+    Args:
+        real_logits: float `(B, ...)` logits of real (HR) images.
+        fake_logits: float `(B, ...)` logits of generated images, same shape.
+
+    Returns:
+        float32 `(B,)`.
+
+    Example (logits 2 and -2: each term is softplus(-2) = 0.126928):
+    >>> vanilla_discriminator_loss(tf.constant([[2.0]]), tf.constant([[-2.0]]))
+    <... numpy=array([0.253856], dtype=float32)>
+    """
+    real, fake = _check_logits(real_logits, fake_logits, "vanilla_discriminator_loss")
+    return _per_sample_mean(_bce(real, 1.0)) + _per_sample_mean(_bce(fake, 0.0))
+
+
+def vanilla_generator_loss(fake_logits):
+    """Standard (non-saturating) GAN generator loss: `mean(BCE(C(x_f,i), 1))` per sample.
+
+    BasicSR's `cri_gan(fake_g_pred, True, is_disc=False)` before its loss weight (0.1 in
+    Real-ESRGAN): the generated images are labelled real. Per-pixel logits are averaged over
+    their pixels.
+
+    Args:
+        fake_logits: float `(B, ...)` logits of generated images.
+
+    Returns:
+        float32 `(B,)`.
+
+    Example (logit -2: softplus(2) = 2.126928):
+    >>> vanilla_generator_loss(tf.constant([[-2.0]]))
+    <... numpy=array([2.126928], dtype=float32)>
+    """
+    fake = tf.cast(fake_logits, tf.float32)
+    if fake.shape.rank is not None and fake.shape.rank == 0:
+        raise ValueError("vanilla_generator_loss: logits need a batch axis, got a scalar")
+    return _per_sample_mean(_bce(fake, 1.0))
 
 
 def pixel_loss(pred, target, criterion="l1"):

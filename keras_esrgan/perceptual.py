@@ -55,6 +55,11 @@ TORCHVISION_VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 
 # ESRGAN section 3.3 / BasicSR train_ESRGAN_x4.yml: conv5_4 before activation, weight 1.
 DEFAULT_LAYER_WEIGHTS = {"block5_conv4": 1.0}
+# Real-ESRGAN train_realesrgan_x4plus.yml ("before relu"): conv1_2 0.1, conv2_2 0.1, conv3_4 1,
+# conv4_4 1, conv5_4 1.
+REAL_ESRGAN_LAYER_WEIGHTS = {
+    "block1_conv2": 0.1, "block2_conv2": 0.1, "block3_conv4": 1.0, "block4_conv4": 1.0, "block5_conv4": 1.0,
+}
 CRITERIA = ("l1", "l2")
 
 

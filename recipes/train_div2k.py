@@ -10,6 +10,7 @@ preset. It ends by printing validation PSNR-Y/SSIM-Y against bicubic and where t
     python recipes/train_div2k.py --preset=paper --data=folder --hr_dir=DIV2K_train_HR \
         --lr_dir=DIV2K_train_LR_bicubic/X4 --val_dir=../shared/data/Set5
     python recipes/train_div2k.py --preset=paper --stage=gan --psnr_generator=RRDB_PSNR_x4.pth
+    python recipes/train_div2k.py --preset=finetune --hr_dir=my_hr_images --val_dir=../shared/data/Set5
 
 Run the same command again to resume: each stage continues from its last checkpoint in
 `--workdir`, finished stages are skipped. Every preset field can be overridden by the flag of the
@@ -31,9 +32,13 @@ flags.DEFINE_enum(
     "preset",
     "offline",
     list(recipes.PRESETS),
-    "offline: small, no downloads, CPU minutes; paper: ESRGAN as published",
+    "offline: small, no downloads, CPU minutes; paper: ESRGAN as published; realesrgan: Real-ESRGAN "
+    "x4plus (real-world degradation, vanilla GAN, U-Net discriminator); finetune: Real-ESRGAN x4plus "
+    "and its discriminator fine-tuned on --hr_dir (with --lr_dir: on your LR/HR pairs)",
 )
-flags.DEFINE_enum("stage", "both", list(recipes.STAGES), "which training stage(s) to run")
+flags.DEFINE_enum(
+    "stage", None, list(recipes.STAGES), "which training stage(s) to run; default the preset's (finetune: gan)"
+)
 flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs and artifacts; default runs/<preset>")
 flags.DEFINE_enum(
     "data",
@@ -64,7 +69,10 @@ flags.DEFINE_string(
     "preset's (offline: the Keras cache, else a random VGG19 with a warning; paper: imagenet)",
 )
 flags.DEFINE_string(
-    "psnr_generator", None, "start the GAN stage from this generator file instead of the PSNR stage's"
+    "psnr_generator",
+    None,
+    "with --stage=gan: start the GAN stage from this generator file (or model-zoo name) instead of the "
+    "PSNR stage's; default the preset's gan_init",
 )
 flags.DEFINE_bool("export", True, "write the SavedModel and TFLite artifacts")
 flags.DEFINE_enum(

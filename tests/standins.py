@@ -6,6 +6,9 @@ and journey tests run here without downloads.
   `RRDB_ESRGAN_x4.pth` (ESRGAN repo layout), `RRDB_PSNR_x4.pth` (old layout, legacy format, same
   architecture so the two interpolate), `RealESRGAN_x4plus.pth` (BasicSR, `params_ema`) and its
   `.safetensors` copy.
+- Discriminator: `RealESRGAN_x4plus_netD.pth`, a tiny UNetDiscriminatorSN (4 features) in
+  BasicSR's layout (`params`, spectral-norm `weight_orig` / `weight_u` / `weight_v`), written
+  without torch by `save_torch_zip`.
 - VGG19: `vgg19-dcbb9e9d.pth` in torchvision's layout with random He-normal weights, every conv
   up to conv5_4 at full width (the perceptual loss checks the shapes; the classifier is not read)
   stored as float16: 40 MB, written in about a second by `save_torch_zip`, without torch.
@@ -32,6 +35,7 @@ GENERATORS = {
     "RealESRGAN_x4plus.pth": "basicsr_x4_params_ema.pth",
 }
 TORCHVISION_VGG19 = "vgg19-dcbb9e9d.pth"
+DISCRIMINATOR = "RealESRGAN_x4plus_netD.pth"
 
 
 # -- PyTorch's zip format, written without torch ---------------------------------------------
@@ -80,8 +84,9 @@ class _TorchPickler(pickle._Pickler):  # the Python pickler, whose `save` can be
 _STORAGE_TYPES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage"}
 
 
-def save_torch_zip(state, path):
-    """Write a dict of numpy arrays as `torch.save` does (zip format, version 3), without torch."""
+def save_torch_zip(state, path, key=None):
+    """Write a dict of numpy arrays as `torch.save` does (zip format, version 3), without torch;
+    nested as `{key: state}` when `key` is given (BasicSR's `params`)."""
     tensors, blobs = collections.OrderedDict(), {}
     for i, (name, array) in enumerate(state.items()):
         array = np.ascontiguousarray(array)
@@ -90,7 +95,7 @@ def save_torch_zip(state, path):
         blobs[str(i)] = array.astype(array.dtype.newbyteorder("<")).tobytes()
     with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as archive:
         buffer = pickle.io.BytesIO()
-        _TorchPickler(buffer, protocol=2).dump(tensors)
+        _TorchPickler(buffer, protocol=2).dump(tensors if key is None else {key: tensors})
         archive.writestr("archive/data.pkl", buffer.getvalue())
         archive.writestr("archive/byteorder", "little")
         for key, blob in blobs.items():
@@ -118,6 +123,41 @@ def torchvision_vgg19_state(seed=0, dtype="float16", last="block5_conv4"):
 def write_torchvision_vgg19(path, seed=0):
     """`vgg19-dcbb9e9d.pth`'s layout and conv shapes (to conv5_4), random float16 values: 40 MB."""
     return save_torch_zip(torchvision_vgg19_state(seed), path)
+
+
+def unet_discriminator_state(num_feat=4, num_in_ch=3, seed=0, power_iterations=3):
+    """A BasicSR UNetDiscriminatorSN state dict as PyTorch saves it after training: convs 1-8
+    under `torch.nn.utils.spectral_norm` (`weight_orig`, and `weight_u` / `weight_v` from a few
+    power iterations, so close to but not exactly the singular vectors), random weights."""
+    rng = np.random.default_rng(seed)
+    f = num_feat
+    shapes = dict(conv0=(f, num_in_ch, 3), conv1=(2 * f, f, 4), conv2=(4 * f, 2 * f, 4), conv3=(8 * f, 4 * f, 4),
+                  conv4=(4 * f, 8 * f, 3), conv5=(2 * f, 4 * f, 3), conv6=(f, 2 * f, 3), conv7=(f, f, 3),
+                  conv8=(f, f, 3), conv9=(1, f, 3))
+    state = {}
+    for name, (cout, cin, k) in shapes.items():
+        weight = (rng.standard_normal((cout, cin, k, k)) * np.sqrt(2.0 / (cin * k * k))).astype(np.float32)
+        if name in ("conv0", "conv9"):
+            state[f"{name}.weight"] = weight
+            state[f"{name}.bias"] = (0.1 * rng.standard_normal(cout)).astype(np.float32)
+            continue
+        matrix = weight.reshape(cout, -1).astype(np.float64)
+        u = rng.standard_normal(cout)
+        u /= np.linalg.norm(u)
+        for _ in range(power_iterations):
+            v = matrix.T @ u
+            v /= np.linalg.norm(v)
+            u = matrix @ v
+            u /= np.linalg.norm(u)
+        state[f"{name}.weight_orig"] = weight
+        state[f"{name}.weight_u"] = u.astype(np.float32)
+        state[f"{name}.weight_v"] = v.astype(np.float32)
+    return state
+
+
+def write_discriminator(path, num_feat=4, seed=0):
+    """`RealESRGAN_x4plus_netD.pth`'s layout (`{"params": state}`) for a small UNetDiscriminatorSN."""
+    return save_torch_zip(unet_discriminator_state(num_feat, seed=seed), path, key="params")
 
 
 # -- images and folders ----------------------------------------------------------------------
@@ -154,13 +194,15 @@ def photo_crop(name, top, left, height, width, mode="RGB", size=512):
 
 
 def write_generators(directory):
-    """The generator stand-ins of `GENERATORS`, plus `RealESRGAN_x4plus.safetensors`."""
+    """The generator stand-ins of `GENERATORS`, plus `RealESRGAN_x4plus.safetensors` and the
+    discriminator stand-in `RealESRGAN_x4plus_netD.pth`."""
     from keras_esrgan import load_generator, save_generator
 
     directory = pathlib.Path(directory)
     for name, fixture in GENERATORS.items():
         shutil.copyfile(FIXTURES / fixture, directory / name)
     save_generator(load_generator(directory / "RealESRGAN_x4plus.pth"), directory / "RealESRGAN_x4plus.safetensors")
+    write_discriminator(directory / DISCRIMINATOR)
     return directory
 
 

@@ -188,3 +188,36 @@ def test_helpers():
         validation_images([])
     with pytest.raises(ValueError, match="every_n_steps"):
         ScalarSummaries("x", every_n_steps=0)
+
+
+def test_training_batch_grid_shows_degraded_lr_beside_hr(tmp_path, rng):
+    """Each grid is the next batch of its own stream: LR (nearest) | SR of the EMA generator | HR,
+    the LR and HR columns exactly those of the batch (a fresh copy of the same seeded pipeline)."""
+    from keras_esrgan.callbacks import TrainingBatchGrid
+    from keras_esrgan.data import realworld_pipeline
+    from tests.standins import write_images
+
+    folder = write_images(tmp_path / "hr", [(40, 48), (48, 40)], seed=6)
+
+    def pipeline():
+        return realworld_pipeline(folder, batch_size=3, patch_size=32, crop_pad_size=40, seed=5, deterministic=True,
+                                  with_usm=True)
+
+    trainer, lr, hr = trainer_and_data(rng)
+    grid_cb = TrainingBatchGrid(pipeline(), tmp_path / "tb", every_n_steps=1, max_images=2)
+    trainer.fit(lr[:4], hr[:4], batch_size=4, epochs=2, verbose=0, callbacks=[grid_cb])
+    logged = events(tmp_path / "tb")["train_lr_sr_hr"]
+    assert [step for step, _, _ in logged] == [1, 2] and logged[0][2] == "images"
+    expected = iter(pipeline())
+    for _, tensor, _ in logged:
+        width, height, *pngs = tensor
+        assert (int(width), int(height), len(pngs)) == (3 * 32 + 4, 32, 2)
+        batch_lr, batch_hr, _ = next(expected)
+        for png, one_lr, one_hr in zip(pngs, batch_lr.numpy(), batch_hr.numpy()):
+            grid = np.asarray(Image.open(io.BytesIO(png)))
+            np.testing.assert_array_equal(grid[:, :32], np.kron(quantize(one_lr), np.ones((4, 4, 1), np.uint8)))
+            np.testing.assert_array_equal(grid[:, 68:], quantize(one_hr))
+    first, second = (np.asarray(Image.open(io.BytesIO(t[2]))) for _, t, _ in logged)
+    assert not np.array_equal(first[:, :32], second[:, :32])  # the next batch, not the same one again
+    with pytest.raises(ValueError, match="max_images"):
+        TrainingBatchGrid(pipeline(), tmp_path / "tb", every_n_steps=1, max_images=0)

@@ -58,6 +58,8 @@ JOURNEYS = {
     "format_table": [README],
     "image_folder": [README],
     "interpolate": [README, DOCTEST.format("keras_esrgan.interpolation")],
+    "load_discriminator": ["tests/test_discriminator_weights.py::test_zoo_name_downloads_and_verifies",
+                           DOCTEST.format("keras_esrgan.weights.discriminator_layout")],
     "load_generator": [README],
     "metrics": [DOCTEST.format("keras_esrgan.metrics")],
     "save_generator": [README],
@@ -69,10 +71,17 @@ JOURNEYS = {
     "keras-esrgan evaluate": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],
     "keras-esrgan interpolate": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],
     "keras-esrgan convert": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],
+    "keras-esrgan degrade": ["tests/test_journeys.py::test_degrade_command_as_the_docs_show_it"],
     # the recipe
     "recipes/train_div2k.py --preset=offline": [README, "tests/test_recipe.py::test_smoke_run_trains_both_stages_and_writes_loadable_artifacts"],
     "recipes/train_div2k.py --preset=paper": [README, "tests/test_journeys.py::test_paper_preset_defaults_fail_fast_offline",
                                               "tests/test_recipe.py::test_user_errors_are_one_line_messages"],
+    "recipes/train_div2k.py --preset=realesrgan": [
+        "tests/test_recipe_realworld.py::test_realesrgan_preset_trains_both_stages_on_degraded_inputs",
+        "tests/test_journeys.py::test_real_esrgan_presets_fail_fast_offline"],
+    "recipes/train_div2k.py --preset=finetune": [
+        "tests/test_recipe_realworld.py::test_finetune_starts_from_zoo_files_and_resumes_after_sigkill",
+        "tests/test_journeys.py::test_real_esrgan_presets_fail_fast_offline"],
     # export/
     "export/export_savedmodel.py": [BUILD, "tests/test_export_serving.py::test_export_savedmodel_script"],
     "export/export_tflite.py": [BUILD, "tests/test_export_tflite.py::test_export_tflite_script"],
@@ -182,3 +191,56 @@ def test_paper_preset_defaults_fail_fast_offline(offline):
     with pytest.raises(DatasetNotFoundError, match="(?s)DIV2K 'bicubic_x4' is not prepared.*DIV2K_train_HR.zip"):
         recipes.train("paper", offline / "run", vgg_weights=str(vgg), data_dir=str(offline / "tfds"))
     assert not os.path.exists(offline / "run" / "psnr")
+
+
+def test_degrade_command_as_the_docs_show_it(offline, monkeypatch, capsys):
+    """`keras-esrgan degrade my_hr_images -o degraded_samples --seed 0 --count 4` (the README's
+    "Training for real photos"): the files `write_degraded_samples` writes, never over existing
+    ones without --overwrite, one-line errors."""
+    from keras_esrgan.data import write_degraded_samples
+
+    standins.write_images(offline / "my_hr_images", [(160, 160), (136, 144)], seed=3)
+    monkeypatch.chdir(offline)
+    line = "keras-esrgan degrade my_hr_images -o degraded_samples --seed 0 --count 4"
+    assert cli_main(line.split()[1:]) == 0
+    out = capsys.readouterr().out
+    assert "4 sample(s) of 2 image(s) in degraded_samples" in out
+    names = sorted(os.listdir(offline / "degraded_samples"))
+    assert names == ["000_0000.png", "001_0001.png", "002_0000.png", "003_0001.png", "degradations.json"]
+    direct = write_degraded_samples("my_hr_images", offline / "direct", seed=0, count=4)
+    for path in direct:
+        name = os.path.basename(path)
+        assert (offline / "degraded_samples" / name).read_bytes() == (offline / "direct" / name).read_bytes()
+    manifest = json.loads((offline / "degraded_samples" / "degradations.json").read_text())
+    assert manifest["seed"] == 0 and manifest["crop_pad_size"] == 400 and len(manifest["samples"]) == 4
+
+    before = {n: (offline / "degraded_samples" / n).stat().st_mtime_ns for n in names}
+    assert cli_main(line.split()[1:]) == 1
+    err = capsys.readouterr().err
+    assert "keras-esrgan degrade: error:" in err and "000_0000.png exists" in err and "Traceback" not in err
+    assert {n: (offline / "degraded_samples" / n).stat().st_mtime_ns for n in names} == before
+    assert cli_main([*line.split()[1:], "--overwrite", "--seed", "1"]) == 0
+    assert json.loads((offline / "degraded_samples" / "degradations.json").read_text())["seed"] == 1
+    assert cli_main(["degrade", "missing_folder", "-o", "x"]) == 1
+    assert "missing_folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli_main(["degrade", "my_hr_images", "-o", "x", "--count", "0"])
+    assert usage.value.code == 2
+
+
+def test_real_esrgan_presets_fail_fast_offline(offline):
+    """`--preset=realesrgan` starts RealESRNet from ESRGAN_SRx4_DF2KOST_official and
+    `--preset=finetune` from RealESRGAN_x4plus: offline, each stops at once saying where to put
+    the file by hand, before any data is read or model built (their runs on local zoo stand-ins
+    are in tests/test_recipe_realworld.py)."""
+    import time
+
+    from keras_esrgan.pretrained import OfflineError
+
+    for preset, file_name in (("realesrgan", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),
+                              ("finetune", "RealESRGAN_x4plus.pth")):
+        started = time.time()
+        with pytest.raises(OfflineError, match=f"(?s){file_name}.*To install it by hand"):
+            recipes.train(preset, offline / preset, hr_dir=str(offline), val_dir=str(offline))
+        assert time.time() - started < 30
+        assert not os.path.exists(offline / preset / "psnr") and not os.path.exists(offline / preset / "gan")

@@ -1,4 +1,4 @@
-"""Relativistic average GAN, pixel and PSNR losses against hand-written numpy."""
+"""Relativistic average and vanilla GAN, pixel and PSNR losses against hand-written numpy."""
 
 import numpy as np
 import pytest
@@ -11,6 +11,8 @@ from keras_esrgan.losses import (
     psnr,
     relativistic_discriminator_loss,
     relativistic_generator_loss,
+    vanilla_discriminator_loss,
+    vanilla_generator_loss,
 )
 
 REAL = np.array([[2.0], [0.5], [-1.0], [3.0]], np.float32)
@@ -88,9 +90,54 @@ def test_discriminator_gradient_stops_at_the_other_mean():
     np.testing.assert_allclose(g_fake.numpy(), 0.5 * sig(FAKE - REAL.mean()) / n, rtol=1e-5)
 
 
+def test_vanilla_losses_hand_computed():
+    # Logit 0: every BCE term is log 2. Logits 2 / -2: softplus(-2) = log(1 + e^-2) for D's
+    # terms, softplus(2) for G's.
+    zero = np.zeros((1, 1), np.float32)
+    np.testing.assert_allclose(vanilla_discriminator_loss(zero, zero).numpy(), [2 * np.log(2.0)], rtol=1e-6)
+    np.testing.assert_allclose(vanilla_generator_loss(zero).numpy(), [np.log(2.0)], rtol=1e-6)
+    real, fake = np.array([[2.0]], np.float32), np.array([[-2.0]], np.float32)
+    np.testing.assert_allclose(vanilla_discriminator_loss(real, fake).numpy(), [2 * 0.12692801], rtol=1e-6)
+    np.testing.assert_allclose(vanilla_generator_loss(fake).numpy(), [2.12692801], rtol=1e-6)
+    # Unlike the relativistic loss, a sample's value does not depend on the rest of the batch.
+    batch = vanilla_discriminator_loss(REAL, FAKE).numpy()
+    np.testing.assert_allclose(batch[1:2], vanilla_discriminator_loss(REAL[1:2], FAKE[1:2]).numpy(), rtol=1e-6)
+
+
+def test_vanilla_losses_average_per_pixel_as_basicsr(rng):
+    """BasicSR's GANLoss("vanilla"): BCEWithLogitsLoss (mean over every logit of the batch), D's
+    real and fake terms summed; the batch-averaged per-sample losses must equal that."""
+    real = rng.normal(size=(3, 4, 6, 1)).astype(np.float32)  # U-Net: one logit per pixel
+    fake = rng.normal(size=(3, 4, 6, 1)).astype(np.float32)
+    d = average_over_global_batch(vanilla_discriminator_loss(real, fake)).numpy()
+    g = average_over_global_batch(vanilla_generator_loss(fake)).numpy()
+    np.testing.assert_allclose(d, np_bce(real, 1).mean() + np_bce(fake, 0).mean(), rtol=1e-5)
+    np.testing.assert_allclose(g, np_bce(fake, 1).mean(), rtol=1e-5)
+    per_sample = vanilla_discriminator_loss(real, fake).numpy()
+    np.testing.assert_allclose(per_sample, np_per_sample(np_bce(real, 1)) + np_per_sample(np_bce(fake, 0)), rtol=1e-5)
+
+
+def test_vanilla_gradients():
+    """d/dz of mean BCE(z, y) over N logits is (sigmoid(z) - y) / N."""
+    real, fake = tf.Variable(REAL), tf.Variable(FAKE)
+    with tf.GradientTape(persistent=True) as tape:
+        d = tf.reduce_mean(vanilla_discriminator_loss(real, fake))
+        g = tf.reduce_mean(vanilla_generator_loss(fake))
+    sig = lambda z: 1.0 / (1.0 + np.exp(-z.astype(np.float64)))  # noqa: E731
+    n = REAL.size
+    g_real, g_fake = tape.gradient(d, [real, fake])
+    np.testing.assert_allclose(g_real.numpy(), (sig(REAL) - 1) / n, rtol=1e-5)
+    np.testing.assert_allclose(g_fake.numpy(), sig(FAKE) / n, rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(g, fake).numpy(), (sig(FAKE) - 1) / n, rtol=1e-5)
+
+
 def test_logits_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in shape"):
         relativistic_discriminator_loss(np.zeros((4, 1), np.float32), np.zeros((2, 1), np.float32))
+    with pytest.raises(ValueError, match="differ in shape"):
+        vanilla_discriminator_loss(np.zeros((4, 1), np.float32), np.zeros((2, 1), np.float32))
+    with pytest.raises(ValueError, match="batch axis"):
+        vanilla_generator_loss(np.float32(1.0))
 
 
 def test_pixel_losses(rng):

@@ -211,3 +211,53 @@ def test_mixed_precision_features_loss_float32(rng):
     got = loss(pred, target)
     assert got.dtype == tf.float32
     np.testing.assert_allclose(got.numpy(), ref(pred, target).numpy(), rtol=3e-2)
+
+
+# torchvision's VGG19 `features` (cfg "E"): 64, 64, M, 128, 128, M, 256 x 4, M, 512 x 4, M, 512 x 4.
+# Written out independently of keras_esrgan's tables: index of each module, BasicSR's names.
+TORCHVISION_VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
+
+
+def np_vgg19_pre_relu(x, state):
+    """BasicSR's VGGFeatureExtractor (use_input_norm, range_norm off) in float64 numpy: every conv's
+    output cloned before its (in-place) ReLU, by BasicSR name conv{block}_{index}."""
+    x = (x.astype(np.float64) - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    out, index, block, conv = {}, 0, 1, 1
+    for item in TORCHVISION_VGG19:
+        if item == "M":
+            b, h, w, c = x.shape
+            x = x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+            index, block, conv = index + 1, block + 1, 1
+            continue
+        kernel = state[f"features.{index}.weight"].astype(np.float64).transpose(2, 3, 1, 0)
+        x = np_conv_same(x, kernel, state[f"features.{index}.bias"].astype(np.float64))
+        out[f"conv{block}_{conv}"] = x
+        x = np.maximum(x, 0)
+        index, conv = index + 2, conv + 1  # conv, ReLU
+    return out
+
+
+def test_real_esrgan_five_layer_loss_is_pre_activation_at_every_layer(rng):
+    """Real-ESRGAN's perceptual loss (conv1_2 0.1, conv2_2 0.1, conv3_4, conv4_4, conv5_4 1, "before
+    relu") against an independent float64 VGG19: features of every tapped layer, and the loss."""
+    from tests.standins import torchvision_vgg19_state
+
+    state = torchvision_vgg19_state(seed=3, dtype="float32")
+    for key in state:  # non-zero biases, so that a post-ReLU tap cannot pass by luck
+        if key.endswith(".bias"):
+            state[key] = (0.05 * rng.standard_normal(state[key].shape)).astype(np.float32)
+    weights = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+    loss = PerceptualLoss(weights, weights=state)
+    assert loss.layer_weights == perceptual.REAL_ESRGAN_LAYER_WEIGHTS
+    pred = rng.random((2, 16, 16, 3)).astype(np.float32)  # conv5_4 sees 1x1
+    target = rng.random((2, 16, 16, 3)).astype(np.float32)
+    got = loss.extractor(pred)
+    ref_pred, ref_target = np_vgg19_pre_relu(pred, state), np_vgg19_pre_relu(target, state)
+    for basicsr_name in weights:
+        feature = got[perceptual.canonical_layer_name(basicsr_name)].numpy()
+        want = ref_pred[basicsr_name]
+        assert (want < 0).mean() > 0.2, basicsr_name  # pre-activation features are partly negative
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(feature / scale, want / scale, atol=2e-5, err_msg=basicsr_name)
+    expected = sum(w * np.abs(ref_pred[n] - ref_target[n]).mean(axis=(1, 2, 3)) for n, w in weights.items())
+    np.testing.assert_allclose(loss(pred, target).numpy(), expected, rtol=1e-4)

@@ -95,6 +95,92 @@ def test_fit_moves_both_networks_and_logs_every_metric():
     assert model.predict(lr[:2], verbose=0).shape == (2, 32, 32, 3)
 
 
+def _mean_rgb_discriminator():
+    """Per-pixel logit = the mean of the three channels: what it judged shows in its logits."""
+    d = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(1, 1)], name="mean_rgb")
+    d.layers[0].set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32), np.zeros(1, np.float32)])
+    return d
+
+
+def _softplus(x):
+    return np.log1p(np.exp(x.astype(np.float64)))
+
+
+def test_vanilla_gan_step_uses_real_esrgan_weights_and_usm_targets():
+    """gan_type="vanilla" on (lr, hr, hr_usm) batches: L1 and perceptual against hr_usm, the
+    discriminator's real input hr, g_loss = percep + 0.1 gan + 1 L1 (Real-ESRGAN's weights),
+    d_loss = BCE(real, 1) + BCE(fake, 0), each averaged over every logit, all from the first
+    step's logs against numpy on the initial weights."""
+    lr, hr = worker.data()
+    lr, hr = lr[:4], hr[:4]
+    hr_usm = np.clip(hr * 1.3 - 0.1, 0, 1).astype(np.float32)  # any different target will do
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = keras_esrgan.PerceptualLoss({"block1_conv2": 1.0}, weights=None)
+    model = ESRGAN(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), _mean_rgb_discriminator(),
+                   perceptual_loss=loss, gan_type="vanilla", ema_decay=0.9)
+    assert (model.perceptual_weight, model.gan_weight, model.pixel_weight) == (1.0, 0.1, 1.0)
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+    sr = model.generator(lr).numpy()
+    real, fake = hr.mean(axis=-1), sr.mean(axis=-1)
+    l_pix = np.abs(sr - hr_usm).mean()
+    l_percep = loss(sr, hr_usm).numpy().mean()
+    l_gan = _softplus(-fake).mean()  # BCE(z, 1) = softplus(-z)
+    want = dict(
+        l_pix=l_pix, l_percep=l_percep, l_gan=l_gan, g_loss=l_percep + 0.1 * l_gan + l_pix,
+        d_loss=_softplus(-real).mean() + _softplus(fake).mean(), d_real=real.mean(), d_fake=fake.mean(),
+        psnr=np.mean([10 * np.log10(1 / ((np.clip(s, 0, 1) - t) ** 2).mean()) for s, t in zip(sr, hr_usm)]),
+    )
+    assert abs(want["l_pix"] - np.abs(sr - hr).mean()) > 1e-3  # the two targets are distinguishable
+    first = {}
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: first or first.update({k: float(v) for k, v in logs.items()})
+    )
+    ds = tf.data.Dataset.from_tensors((lr, hr, hr_usm)).repeat(2)
+    g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[record])
+    for name, value in want.items():
+        np.testing.assert_allclose(first[name], value, rtol=1e-4, err_msg=name)
+    assert moved(g0, model.generator) and moved(d0, model.discriminator)
+
+    # The three flags switch each target; (lr, hr) batches use hr throughout.
+    model.discriminator.set_weights(_mean_rgb_discriminator().get_weights())
+    model.l1_gt_usm = model.percep_gt_usm = False
+    model.gan_gt_usm = True
+    result = model.evaluate(ds.take(1), verbose=0, return_dict=True)
+    ema_sr = model.ema_generator(lr).numpy()
+    np.testing.assert_allclose(result["l_pix"], np.abs(ema_sr - hr).mean(), rtol=1e-4)
+    np.testing.assert_allclose(result["d_real"], hr_usm.mean(), rtol=1e-4)
+    pair = model.evaluate(tf.data.Dataset.from_tensors((lr, hr)), verbose=0, return_dict=True)
+    np.testing.assert_allclose(pair["d_real"], hr.mean(), rtol=1e-4)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="USM-sharpened HR image and must have the shape of hr"):
+        model.evaluate(tf.data.Dataset.from_tensors((lr, hr, hr[:, :8])), verbose=0)
+    with pytest.raises(ValueError, match="gan_type must be one of"):
+        ESRGAN(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), _mean_rgb_discriminator(),
+               perceptual_loss=loss, gan_type="wgan")
+
+
+def test_gan_type_defaults_and_psnr_trainer_usm_target():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        esrgan = ESRGAN(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), _mean_rgb_discriminator(), perceptual_weights=None)
+        real = ESRGAN(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), _mean_rgb_discriminator(), perceptual_weights=None,
+                      gan_type="vanilla", gan_weight=0.05)
+    assert (esrgan.gan_type, esrgan.perceptual_weight, esrgan.gan_weight, esrgan.pixel_weight) == ("relativistic", 1.0, 5e-3, 1e-2)
+    assert esrgan.perceptual_loss.layer_weights == {"block5_conv4": 1.0}
+    assert (real.perceptual_weight, real.gan_weight, real.pixel_weight) == (1.0, 0.05, 1.0)
+    assert real.perceptual_loss.layer_weights == {
+        "block1_conv2": 0.1, "block2_conv2": 0.1, "block3_conv4": 1.0, "block4_conv4": 1.0, "block5_conv4": 1.0}
+    # RealESRNet: the pixel loss of a (lr, hr, hr_usm) batch is against hr_usm unless told otherwise.
+    lr, hr = worker.data(n=2)
+    hr_usm = np.clip(hr + 0.2, 0, 1).astype(np.float32)
+    for flag, target in ((True, hr_usm), (False, hr)):
+        trainer = PSNRTrainer(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), l1_gt_usm=flag)
+        trainer.compile()
+        got = trainer.evaluate(tf.data.Dataset.from_tensors((lr, hr, hr_usm)), verbose=0, return_dict=True)
+        np.testing.assert_allclose(got["l_pix"], np.abs(trainer.ema_generator(lr).numpy() - target).mean(), rtol=1e-5)
+
+
 def test_ema_follows_the_decay_formula_and_is_what_gets_saved(tmp_path):
     lr, hr = worker.data()
     decay = 0.8

@@ -25,7 +25,8 @@ KERNEL_KEYS = ("kernel1", "kernel2", "sinc_kernel")  # arrays: left out of the J
 
 
 def write_degraded_samples(
-    hr_paths_or_folder, output_dir, seed=0, count=8, scale=4, *, config=None, crop_pad_size=400
+    hr_paths_or_folder, output_dir, seed=0, count=8, scale=4, *, config=None, crop_pad_size=400,
+    overwrite=True,
 ):
     """Write `count` LR | HR side-by-side PNGs of the real-world degradation, and what was drawn.
 
@@ -41,6 +42,8 @@ def write_degraded_samples(
         scale: int factor.
         config: `DegradationConfig` (default: Real-ESRGAN's).
         crop_pad_size: side of the HR region degraded, as in `realworld_pipeline`.
+        overwrite: replace files of the same names; with False, nothing is written when one of
+            them exists (FileExistsError naming it).
 
     Returns:
         list of the PNG paths written, `NNN_<image name>.png`; `degradations.json` beside them
@@ -70,6 +73,18 @@ def write_degraded_samples(
     output_dir = os.fspath(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"{name}: output_dir {output_dir} exists and is not a folder")
+    out_paths = [
+        os.path.join(output_dir, f"{index:03d}_{os.path.splitext(os.path.basename(paths[index % len(paths)]))[0]}.png")
+        for index in range(count)
+    ]
+    manifest_path = os.path.join(output_dir, "degradations.json")
+    if not overwrite:
+        existing = [p for p in out_paths + [manifest_path] if os.path.lexists(p)]
+        if existing:
+            raise FileExistsError(
+                f"{name}: {existing[0]} exists ({len(existing)} of the files to write do); pass "
+                "overwrite=True to replace them"
+            )
     os.makedirs(output_dir, exist_ok=True)
 
     @tf.function(
@@ -79,7 +94,7 @@ def write_degraded_samples(
         return degraded_example(image, seed, index, scale, config=config, crop_pad_size=crop_pad_size)
 
     written, manifest = [], []
-    for index in range(count):
+    for index, out_path in enumerate(out_paths):
         path = paths[index % len(paths)]
         image = rgb_image(read_image(path), np.uint8)
         lr, hr, hr_usm = example(tf_to_float(image), tf.constant(index, tf.int64))
@@ -87,15 +102,14 @@ def write_degraded_samples(
         lr_big = np.repeat(np.repeat(lr.numpy(), scale, axis=0), scale, axis=1)
         gap = np.ones((lr_big.shape[0], SEPARATOR, 3), np.float32)
         side_by_side = np.concatenate([lr_big, gap, target.numpy()], axis=1)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out_path = os.path.join(output_dir, f"{index:03d}_{stem}.png")
-        write_image(out_path, quantize(side_by_side))
+        write_image(out_path, quantize(side_by_side), overwrite=overwrite)
         written.append(out_path)
         drawn = {k: v for k, v in sample_for(config, seed, index).items() if k not in KERNEL_KEYS}
         manifest.append({"file": os.path.basename(out_path), "source": path, "degradation": drawn})
     write_json(
-        os.path.join(output_dir, "degradations.json"),
+        manifest_path,
         {"seed": seed, "scale": scale, "crop_pad_size": crop_pad_size, "gt_usm": config.gt_usm,
          "samples": manifest},
+        overwrite=overwrite,
     )
     return written

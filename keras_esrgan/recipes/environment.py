@@ -57,7 +57,7 @@ def describe_strategy(strategy):
     return f"{type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"
 
 
-def perceptual_loss(weights=None, fallback=False, dtype=None):
+def perceptual_loss(weights=None, fallback=False, dtype=None, layer_weights=None):
     """The GAN stage's `PerceptualLoss`, with the offline preset's logged fallback.
 
     Args:
@@ -70,6 +70,7 @@ def perceptual_loss(weights=None, fallback=False, dtype=None):
             and use a random VGG19 instead of failing (the offline preset; the paper preset
             must not train ESRGAN without its loss).
         dtype: dtype policy of the VGG.
+        layer_weights: the VGG19 layers and their weights (`PerceptualLoss`'s; default conv5_4).
 
     Returns:
         `(loss, description)`: the `PerceptualLoss` and a short description for the logs.
@@ -90,7 +91,7 @@ def perceptual_loss(weights=None, fallback=False, dtype=None):
     def random_vgg(reason):
         with warnings.catch_warnings():  # PerceptualLoss warns about weights=None; we log instead
             warnings.simplefilter("ignore", UserWarning)
-            return PerceptualLoss(weights=None, dtype=dtype), f"random VGG19 ({reason})"
+            return PerceptualLoss(layer_weights, weights=None, dtype=dtype), f"random VGG19 ({reason})"
 
     if weights == "random":
         logging.warning(
@@ -101,7 +102,7 @@ def perceptual_loss(weights=None, fallback=False, dtype=None):
     if weights is None and fallback:
         cached = os.path.join(perceptual._keras_home(), "models", perceptual.KERAS_VGG19_FILE)
         if os.path.isfile(cached):
-            return PerceptualLoss(weights=cached, dtype=dtype), f"ImageNet VGG19 ({cached})"
+            return PerceptualLoss(layer_weights, weights=cached, dtype=dtype), f"ImageNet VGG19 ({cached})"
         logging.warning(
             "VGG19 ImageNet weights for the perceptual loss are not in the Keras cache (%s), and the "
             "offline preset downloads nothing. The GAN stage continues with a RANDOMLY INITIALISED "
@@ -116,7 +117,7 @@ def perceptual_loss(weights=None, fallback=False, dtype=None):
         return random_vgg("fallback: ImageNet weights not cached")
     source = "imagenet" if weights is None else weights
     try:
-        loss = PerceptualLoss(weights=source, dtype=dtype)
+        loss = PerceptualLoss(layer_weights, weights=source, dtype=dtype)
     except perceptual.WeightsFileError as err:
         raise type(err)(f"{err}\nWith recipes/train_div2k.py: --vgg_weights=/path/to/file.") from None
     return loss, "ImageNet VGG19 (Keras)" if source == "imagenet" else f"VGG19 from {source}"

@@ -1,13 +1,16 @@
 """Recipe presets: everything a run needs besides paths (model, data, schedules, bookkeeping).
 
 `paper` is ESRGAN as BasicSR trains it; `offline` is a small model with a short schedule on
-procedural images that trains end to end in a few minutes on two CPU cores. Every field can be
+procedural images that trains end to end in a few minutes on two CPU cores; `realesrgan` is
+Real-ESRGAN x4plus (RealESRNet, then the GAN stage, on real-world-degraded inputs); `finetune`
+fine-tunes the released Real-ESRGAN x4plus models on a folder of HR images. Every field can be
 overridden (`get_preset("paper", batch_size=32)`, or `--batch_size=32` in the recipe script).
 """
 
 import dataclasses
 import math
 
+from keras_esrgan.losses import GAN_TYPES
 from keras_esrgan.training import gan_learning_rate, psnr_learning_rate
 
 STAGES = ("psnr", "gan", "both")
@@ -16,6 +19,8 @@ STRATEGIES = ("mirrored", "multi_worker", "default")
 DISCRIMINATORS = ("vgg", "unet")
 EXPORT_MODELS = ("gan", "interp", "psnr")
 ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
+DEGRADATIONS = ("bicubic", "realesrgan")
+REAL_ESRGAN_LAYERS = "conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1"
 
 
 class RecipeError(ValueError):
@@ -34,7 +39,8 @@ class Preset:
     or `--field=value` on the command line). Learning-rate schedules are given relative to the
     stage length, so a shortened run keeps their shape: `psnr_lr_periods` cosine periods over
     `psnr_steps` (BasicSR: 4 x 250k over 1M) and GAN milestones at fractions of `gan_steps`
-    (ESRGAN: 50k/100k/200k/300k of 400k).
+    (ESRGAN: 50k/100k/200k/300k of 400k). `psnr_lr_periods=0` and `gan_lr_milestones=()` are
+    constant learning rates (Real-ESRGAN: its MultiStepLR milestone is the stage's last step).
 
     Example:
     >>> get_preset("paper").psnr_steps, get_preset("offline", psnr_steps=200).psnr_steps
@@ -80,6 +86,41 @@ class Preset:
     alpha: float = _field(0.8, "network interpolation weight of the GAN model (ESRGAN sec. 3.4)")
     tflite_quantization: str = _field("fp16", "TFLite export: fp32, fp16, dynamic_int8 or int8")
     seed: int = _field(-1, "random seed (deterministic data order and initialisation); -1: random")
+    stage: str = _field("both", "default stage(s): psnr, gan or both (--stage overrides it)")
+    degradation: str = _field(
+        "bicubic",
+        "LR inputs: bicubic (the LR files, or MATLAB bicubic of the HR images) or realesrgan "
+        "(Real-ESRGAN's high-order degradation of the HR images, made while training; off with "
+        "--lr_dir, which trains on your LR/HR pairs)",
+    )
+    crop_pad_size: int = _field(
+        400, "realesrgan degradation: side of the region of each HR image degraded (Real-ESRGAN: 400)"
+    )
+    gt_usm: bool = _field(
+        False,
+        "USM-sharpen the HR targets: L1 (and the GAN stage's perceptual loss) against the sharpened "
+        "image, the discriminator against the plain one (Real-ESRGAN)",
+    )
+    gan_type: str = _field("relativistic", "GAN loss: relativistic (ESRGAN) or vanilla (Real-ESRGAN)")
+    perceptual_layers: str = _field(
+        "conv5_4:1", "VGG19 layers (before ReLU) and weights of the perceptual loss, layer:weight,..."
+    )
+    perceptual_weight: float = _field(1.0, "GAN stage: perceptual loss weight")
+    gan_weight: float = _field(5e-3, "GAN stage: GAN loss weight (ESRGAN 5e-3, Real-ESRGAN 0.1)")
+    pixel_weight: float = _field(1e-2, "GAN stage: L1 loss weight (ESRGAN 1e-2, Real-ESRGAN 1)")
+    psnr_init: str = _field(
+        "", "PSNR stage: start from this generator (file or model-zoo name) instead of random weights"
+    )
+    gan_init: str = _field(
+        "",
+        "GAN stage: start from this generator (file or model-zoo name, e.g. RealESRGAN_x4plus) "
+        "instead of the PSNR stage's output (with --stage=gan; as --psnr_generator)",
+    )
+    discriminator_init: str = _field(
+        "",
+        "GAN stage: start the U-Net discriminator from this file or model-zoo name (e.g. "
+        "RealESRGAN_x4plus_netD) instead of random weights",
+    )
 
     def validate(self):
         """Raise `RecipeError` naming the first field with an unusable value; returns self."""
@@ -94,7 +135,6 @@ class Preset:
             "num_grow_ch",
             "batch_size",
             "patch_size",
-            "psnr_lr_periods",
             "discriminator_feat",
             "val_every",
             "checkpoint_every",
@@ -119,8 +159,16 @@ class Preset:
                 f"{name}={value} must be a multiple of val_every={self.val_every} (validation ends "
                 f"each Keras epoch of val_every steps)",
             )
+        need(
+            isinstance(self.psnr_lr_periods, int) and self.psnr_lr_periods >= 0,
+            f"psnr_lr_periods must be an integer >= 0 (0: constant), got {self.psnr_lr_periods!r}",
+        )
         need(self.scale in (1, 2, 4), f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
         need(self.data in DATA_KINDS, f"data must be one of {', '.join(DATA_KINDS)}, got {self.data!r}")
+        need(
+            self.degradation in DEGRADATIONS,
+            f"degradation must be one of {', '.join(DEGRADATIONS)}, got {self.degradation!r}",
+        )
         need(
             self.patch_size % self.scale == 0 and self.patch_size // self.scale >= 4,
             f"patch_size={self.patch_size} must be a multiple of scale={self.scale}, at least 4x it",
@@ -167,7 +215,8 @@ class Preset:
             value = getattr(self, name)
             need(value % self.scale == 0, f"{name}={value} must be a multiple of scale={self.scale}")
         need(
-            self.synthetic_train_size >= self.patch_size,
+            # The real-world degradation reflect-pads small images to crop_pad_size.
+            self.synthetic_train_size >= self.patch_size or self.degradation == "realesrgan",
             f"synthetic_train_size={self.synthetic_train_size} must be at least patch_size={self.patch_size}",
         )
         from keras_esrgan.export import QUANTIZATIONS
@@ -181,22 +230,94 @@ class Preset:
             isinstance(self.seed, int) and self.seed >= -1,
             f"seed must be an integer >= -1, got {self.seed!r}",
         )
+        need(self.stage in STAGES, f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.degradation == "realesrgan":
+            need(
+                isinstance(self.crop_pad_size, int)
+                and self.crop_pad_size >= self.patch_size
+                and self.crop_pad_size % self.scale == 0,
+                f"crop_pad_size={self.crop_pad_size!r} must be a multiple of scale={self.scale} and at "
+                f"least patch_size={self.patch_size}",
+            )
+        need(self.gan_type in GAN_TYPES, f"gan_type must be one of {', '.join(GAN_TYPES)}, got {self.gan_type!r}")
+        for name in ("perceptual_weight", "gan_weight", "pixel_weight"):
+            value = getattr(self, name)
+            need(
+                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+                f"{name} must be >= 0, got {value!r}",
+            )
+        self.layer_weights()
+        for name in ("psnr_init", "gan_init", "discriminator_init"):
+            need(isinstance(getattr(self, name), str), f"{name} must be a file or model name, or empty")
+        need(
+            not self.discriminator_init or self.discriminator == "unet",
+            f"discriminator_init={self.discriminator_init!r} is a UNetDiscriminatorSN; it needs "
+            f"discriminator='unet', got {self.discriminator!r}",
+        )
         return self
+
+    def layer_weights(self):
+        """`perceptual_layers` as the dict `PerceptualLoss` takes (`{"conv5_4": 1.0}`)."""
+        from keras_esrgan.perceptual import canonical_layer_name
+
+        out = {}
+        for item in str(self.perceptual_layers).split(","):
+            layer, sep, weight = item.strip().partition(":")
+            try:
+                value = float(weight) if sep else 1.0
+                canonical_layer_name(layer)
+            except ValueError:
+                raise RecipeError(
+                    f"preset {self.name!r}: perceptual_layers={self.perceptual_layers!r} must be "
+                    f"layer:weight,... with VGG19 conv layers (conv1_1 ... conv5_4), e.g. {REAL_ESRGAN_LAYERS}"
+                ) from None
+            if not (math.isfinite(value) and value >= 0) or layer in out:
+                raise RecipeError(
+                    f"preset {self.name!r}: perceptual_layers: {item.strip()!r} needs a weight >= 0 and a "
+                    "layer named once"
+                )
+            out[layer] = value
+        return out
 
     def architecture(self):
         """The `RRDBNet` arguments of this preset (a dict)."""
         return {name: getattr(self, name) for name in ARCHITECTURE}
 
     def psnr_schedule(self):
-        """The PSNR stage's learning rate: `psnr_lr_periods` cosine periods over `psnr_steps`."""
+        """The PSNR stage's learning rate: `psnr_lr_periods` cosine periods over `psnr_steps`
+        (a constant `psnr_lr` with 0 periods)."""
+        if self.psnr_lr_periods == 0:
+            return self.psnr_lr
         period = max(1, self.psnr_steps // self.psnr_lr_periods)
         return psnr_learning_rate(self.psnr_lr, period, self.psnr_lr_min)
 
     def gan_schedule(self):
-        """The GAN stage's learning rate: halved at `gan_lr_milestones` fractions of `gan_steps`."""
+        """The GAN stage's learning rate: halved at `gan_lr_milestones` fractions of `gan_steps`
+        (a constant `gan_lr` without milestones)."""
+        if not self.gan_lr_milestones:
+            return self.gan_lr
         milestones = sorted({max(1, int(round(f * self.gan_steps))) for f in self.gan_lr_milestones})
         return gan_learning_rate(self.gan_lr, milestones)
 
+
+# What the realesrgan and finetune presets share: train_realesrgan_x4plus.yml's GAN stage (and
+# finetune_realesrgan_x4plus.yml's, which is the same): gt_size 256 from 400 px degraded regions,
+# 400k iterations at a constant Adam 1e-4, U-Net SN discriminator, vanilla GAN 0.1 + L1 1 +
+# perceptual 1 on five VGG19 layers, USM-sharpened targets.
+_REAL_ESRGAN_GAN_STAGE = dict(
+    patch_size=256,
+    gan_steps=400_000,
+    gan_lr=1e-4,
+    gan_lr_milestones=(),
+    discriminator="unet",
+    degradation="realesrgan",
+    crop_pad_size=400,
+    gt_usm=True,
+    gan_type="vanilla",
+    perceptual_layers=REAL_ESRGAN_LAYERS,
+    gan_weight=0.1,
+    pixel_weight=1.0,
+)
 
 PRESETS = {
     # ESRGAN (Wang et al. 2018) as BasicSR trains it: train_RRDBNet_PSNR_x4.yml (1M iterations,
@@ -236,6 +357,45 @@ PRESETS = {
         image_every=100,
         val_center_crop=0,
     ),
+    # Real-ESRGAN x4plus (Wang et al. 2021) as its options train it. Stage 1, RealESRNet
+    # (train_realesrnet_x4plus.yml): L1 on USM-sharpened targets (gt_usm), 1M iterations,
+    # Adam 2e-4 (MultiStepLR at 1M: constant), from ESRGAN_SRx4_DF2KOST_official. Stage 2
+    # (train_realesrgan_x4plus.yml): 400k iterations, Adam 1e-4 (constant) for both networks,
+    # L1 1.0 and perceptual 1.0 (conv1_2/conv2_2 0.1, conv3_4/conv4_4/conv5_4 1, before ReLU) on
+    # the sharpened target, vanilla GAN 0.1 on the plain one, U-Net SN discriminator. Both:
+    # batch 48 (12 per GPU x 4) of 256x256 HR patches cropped from 400x400 degraded regions,
+    # EMA 0.999, horizontal flips. Real-ESRGAN trains on DF2K+OST (--data=folder --hr_dir=...);
+    # the default is DIV2K's HR images. Its configs have no validation; here the validation
+    # images are degraded once with a fixed draw, checkpoints every 5000 iterations as there.
+    "realesrgan": Preset(
+        name="realesrgan",
+        description="Real-ESRGAN x4plus: RealESRNet (L1) then GAN stage on Real-ESRGAN-degraded inputs",
+        data="div2k",
+        batch_size=48,
+        psnr_steps=1_000_000,
+        psnr_lr=2e-4,
+        psnr_lr_periods=0,
+        psnr_init="ESRGAN_SRx4_DF2KOST_official",
+        **_REAL_ESRGAN_GAN_STAGE,
+    ),
+    # Real-ESRGAN's finetune_realesrgan_x4plus.yml on your HR images (--data=folder --hr_dir
+    # --val_dir): the GAN stage of `realesrgan` (same losses, degradation, schedule: 400k
+    # iterations at Adam 1e-4) started from the released RealESRGAN_x4plus generator and
+    # RealESRGAN_x4plus_netD discriminator, as Real-ESRGAN's Training.md has you download (its
+    # yml names RealESRNet_x4plus.pth instead: --gan_init=RealESRNet_x4plus). Batch 12: the
+    # yml's per-GPU batch (num_gpu: auto); scale it with your devices. With --lr_dir it is
+    # finetune_realesrgan_x4plus_pairdata.yml: your LR/HR pairs, no degradation, the same losses
+    # (USM-sharpened targets included).
+    "finetune": Preset(
+        name="finetune",
+        description="fine-tune Real-ESRGAN x4plus (and its discriminator) on a folder of HR images",
+        data="folder",
+        batch_size=12,
+        stage="gan",
+        **_REAL_ESRGAN_GAN_STAGE,
+        gan_init="RealESRGAN_x4plus",
+        discriminator_init="RealESRGAN_x4plus_netD",
+    ),
 }
 
 
@@ -244,7 +404,7 @@ def preset_fields():
     return [
         f
         for f in dataclasses.fields(Preset)
-        if f.name not in ("name", "description", "data", "gan_lr_milestones")
+        if f.name not in ("name", "description", "data", "gan_lr_milestones", "stage")
     ]
 
 
@@ -252,7 +412,7 @@ def get_preset(name, **overrides):
     """A validated preset: `PRESETS[name]` with some fields replaced.
 
     Args:
-        name: `"paper"` or `"offline"`.
+        name: `"paper"`, `"offline"`, `"realesrgan"` or `"finetune"`.
         **overrides: `Preset` fields, e.g. `psnr_steps=200`; `None` values are ignored.
 
     Raises:

@@ -18,6 +18,7 @@ from keras_esrgan.data.degrade import matlab_bicubic_resize
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 from keras_esrgan.precision import training_policy
 from keras_esrgan.recipes.environment import describe_strategy, make_strategy, perceptual_loss
+from keras_esrgan.recipes import realworld as recipe_realworld
 from keras_esrgan.recipes.presets import (
     ARCHITECTURE,
     EXPORT_MODELS,
@@ -52,13 +53,24 @@ def checkpoint_step(directory):
     >>> checkpoint_step("runs/x/psnr/ckpt")
     3
     """
-    latest = tf.train.latest_checkpoint(os.fspath(directory)) if os.path.isdir(directory) else None
-    if latest is None:
-        return None
-    try:
-        return int(tf.train.load_checkpoint(latest).get_tensor("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.OpError, ValueError, KeyError):
-        return None
+    from keras_esrgan.checkpoints import checkpoints_on_disk
+
+    # The rule TrainingCheckpoint resumes by: the newest complete, readable ckpt-N on disk,
+    # whatever the `checkpoint` state file says (a kill between the data files and that file
+    # leaves it one checkpoint behind, or not written at all).
+    found = checkpoints_on_disk(os.fspath(directory)) if os.path.isdir(directory) else []
+    for _, prefix in reversed(found):
+        try:
+            return int(tf.train.load_checkpoint(prefix).get_tensor("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        except (tf.errors.OpError, ValueError, KeyError):
+            continue
+    return None
+
+
+def _is_zoo_name(name):
+    from keras_esrgan.pretrained import MODELS
+
+    return name in MODELS
 
 
 def _format_time(seconds):
@@ -83,13 +95,17 @@ def _check_workdir(workdir, preset, is_chief):
 # -- the stages ---------------------------------------------------------------------------------
 
 
-def _stage_callbacks(stage, preset, workdir, val_images, verbose):
+def _stage_callbacks(stage, preset, workdir, val_images, verbose, grid_batches=None):
     board = os.path.join(workdir, "tensorboard", stage)
     smallest = min(min(hr.shape[:2]) for _, hr in val_images)
     validation = cb.ValidationCallback(
         val_images, every_n_steps=preset.val_every, log_dir=os.path.join(board, "validation"), verbose=verbose
     )
-    return validation, [
+    # Real-ESRGAN presets: the degraded training inputs beside their targets.
+    extra = [] if grid_batches is None else [
+        cb.TrainingBatchGrid(grid_batches, os.path.join(board, "train"), every_n_steps=preset.image_every)
+    ]
+    return validation, extra + [
         # Silent: a line per save would break the progress bar; the stage banner says where
         # checkpoints go and which step a run resumes from.
         TrainingCheckpoint(
@@ -106,12 +122,12 @@ def _stage_callbacks(stage, preset, workdir, val_images, verbose):
     ]
 
 
-def _fit(trainer, stage, steps, preset, workdir, train_ds, val_images, verbose):
+def _fit(trainer, stage, steps, preset, workdir, train_ds, val_images, verbose, grid_batches=None):
     """Fit `trainer` up to `steps` steps in total, with checkpoints and validation.
 
     Returns `(step reached, last validation record or None)`.
     """
-    validation, callbacks = _stage_callbacks(stage, preset, workdir, val_images, verbose)
+    validation, callbacks = _stage_callbacks(stage, preset, workdir, val_images, verbose, grid_batches)
     trainer.fit(
         train_ds,
         steps_per_epoch=preset.val_every,
@@ -129,7 +145,11 @@ def _fit(trainer, stage, steps, preset, workdir, train_ds, val_images, verbose):
     return done, (validation.history[-1] if validation.history else None)
 
 
-def _discriminator(preset, policy):
+def _discriminator(preset, policy, init=None):
+    if init:
+        from keras_esrgan.weights.discriminator_layout import load_discriminator
+
+        return load_discriminator(init, dtype=policy, name="discriminator")
     if preset.discriminator == "vgg":
         return VGGStyleDiscriminator(
             input_size=preset.patch_size,
@@ -157,6 +177,8 @@ class _Run:
         self.preset, self.workdir, self.strategy = preset, workdir, strategy
         self.policy, self.verbose = policy, verbose
         self.chief = bool(strategy.extended.should_checkpoint)
+        # Start weights (local files, zoo names resolved) and the training-grid batches.
+        self.psnr_init = self.discriminator_init = self.grid_batches = None
         self.artifacts = os.path.join(workdir, "artifacts")
         # Every worker of a multi-worker run saves (TF's rule), but only the chief into the
         # workdir; the others into a scratch folder, which they also read their copy back from.
@@ -225,17 +247,37 @@ def _psnr_stage(run, train_ds, val_images):
     )
     _checkpoint_line(run, "psnr", resumed)
     with run.strategy.scope():
-        trainer = PSNRTrainer(RRDBNet(**preset.architecture(), dtype=run.policy), ema_decay=preset.ema_decay)
+        if run.psnr_init and not resumed:
+            print(f"starting from {run.psnr_init}", flush=True)
+        generator = (
+            _start_generator(run.psnr_init, preset, run.policy)
+            if run.psnr_init
+            else RRDBNet(**preset.architecture(), dtype=run.policy)
+        )
+        trainer = PSNRTrainer(generator, ema_decay=preset.ema_decay)
         trainer.compile(optimizer=keras.optimizers.Adam(preset.psnr_schedule(), **ADAM))
     step, last = _fit(
-        trainer, "psnr", preset.psnr_steps, preset, run.workdir, train_ds, val_images, run.verbose
+        trainer, "psnr", preset.psnr_steps, preset, run.workdir, train_ds, val_images, run.verbose,
+        run.grid_batches,
     )
     return run.finish_stage("psnr", trainer, step, last)
 
 
-def _gan_stage(run, init_path, perceptual, train_ds, val_images, external_init):
+def _start_generator(path, preset, policy):
+    """The generator in `path`, checked to be the preset's architecture."""
     from keras_esrgan.weights import load_generator
 
+    generator = load_generator(path, dtype=policy)
+    found = {k: generator.config[k] for k in ARCHITECTURE}
+    if found != preset.architecture():
+        raise RecipeError(
+            f"{path} is RRDBNet({found}), not the preset's RRDBNet({preset.architecture()}); "
+            f"pass the matching --scale/--num_feat/--num_block/--num_grow_ch"
+        )
+    return generator
+
+
+def _gan_stage(run, init_path, perceptual, train_ds, val_images, external_init):
     preset = run.preset
     gan_dir = os.path.join(run.workdir, "gan")
     psnr_step = (
@@ -270,30 +312,32 @@ def _gan_stage(run, init_path, perceptual, train_ds, val_images, external_init):
         run.result["resumed"]["gan"] = resumed
     elif run.chief:
         write_json(os.path.join(gan_dir, "init.json"), dict(psnr_generator=init_path, psnr_step=psnr_step))
+    discriminator = f"{preset.discriminator} discriminator" + (
+        f" from {run.discriminator_init}" if run.discriminator_init else ""
+    )
     _banner(
-        f"stage 2 (GAN: perceptual + 5e-3 RaGAN + 1e-2 L1): {preset.gan_steps} steps from "
-        f"{init_path}; {preset.discriminator} discriminator; perceptual loss: {run.result['perceptual']}"
+        f"stage 2 (GAN: {recipe_realworld.loss_summary(preset)}): {preset.gan_steps} steps from "
+        f"{init_path}; {discriminator}; perceptual loss: {run.result['perceptual']}"
     )
     _checkpoint_line(run, "gan", resumed)
     with run.strategy.scope():
-        generator = load_generator(init_path, dtype=run.policy)
-        found = {k: generator.config[k] for k in ARCHITECTURE}
-        if found != preset.architecture():
-            raise RecipeError(
-                f"{init_path} is RRDBNet({found}), not the preset's RRDBNet({preset.architecture()}); "
-                f"pass the matching --scale/--num_feat/--num_block/--num_grow_ch"
-            )
         gan = ESRGAN(
-            generator,
-            _discriminator(preset, run.policy),
+            _start_generator(init_path, preset, run.policy),
+            _discriminator(preset, run.policy, run.discriminator_init),
             perceptual_loss=perceptual,
             ema_decay=preset.ema_decay,
+            gan_type=preset.gan_type,
+            perceptual_weight=preset.perceptual_weight,
+            gan_weight=preset.gan_weight,
+            pixel_weight=preset.pixel_weight,
         )
         gan.compile(
             g_optimizer=keras.optimizers.Adam(preset.gan_schedule(), **ADAM),
             d_optimizer=keras.optimizers.Adam(preset.gan_schedule(), **ADAM),
         )
-    step, last = _fit(gan, "gan", preset.gan_steps, preset, run.workdir, train_ds, val_images, run.verbose)
+    step, last = _fit(
+        gan, "gan", preset.gan_steps, preset, run.workdir, train_ds, val_images, run.verbose, run.grid_batches
+    )
     return run.finish_stage("gan", gan, step, last)
 
 
@@ -340,7 +384,7 @@ def train(
     preset,
     workdir,
     *,
-    stage="both",
+    stage=None,
     data=None,
     hr_dir=None,
     lr_dir=None,
@@ -366,15 +410,16 @@ def train(
         preset: a `Preset` (`get_preset("offline")`, `get_preset("paper", batch_size=32)`) or
             a preset name.
         workdir: folder of the run (see the module docstring for its layout).
-        stage: `"psnr"`, `"gan"` (starts from `workdir`'s PSNR generator or `psnr_generator`)
-            or `"both"`.
+        stage: `"psnr"`, `"gan"` (starts from `workdir`'s PSNR generator, `psnr_generator` or
+            the preset's `gan_init`) or `"both"`; default: the preset's (`finetune`: gan).
         data, hr_dir, lr_dir, val_dir, val_lr_dir, data_dir, manual_dir: see `prepare_data`.
         strategy: a `tf.distribute.Strategy` (default: `make_strategy("mirrored")`).
         mixed_precision: see `keras_esrgan.precision.training_policy` (False/"off", True/
             "auto", "mixed_bfloat16", "mixed_float16").
         vgg_weights: see `perceptual_loss` (None: the preset's choice).
-        psnr_generator: weights file to start the GAN stage from instead of the PSNR stage's
-            output (e.g. BasicSR's `RRDB_PSNR_x4.pth`); it must match the preset's architecture.
+        psnr_generator: weights file (or model-zoo name) to start the GAN stage from instead of
+            the PSNR stage's output (e.g. BasicSR's `RRDB_PSNR_x4.pth`), with `stage="gan"`; it
+            must match the preset's architecture. Default: the preset's `gan_init`.
         export: write the SavedModel and TFLite artifacts.
         export_model: which generator to export: `"gan"` (default when there is one),
             `"interp"` or `"psnr"`.
@@ -402,13 +447,13 @@ def train(
     >>> result["steps"], sorted(result["scores"]), sorted(result["artifacts"])
     ({'psnr': 2}, ['bicubic', 'psnr'], ['psnr_keras'])
     """
-    from keras_esrgan.data import training_pipeline, validation_pipeline
     from keras_esrgan.weights import load_generator
 
     started = time.time()
     if isinstance(preset, str):
         preset = get_preset(preset)
     preset.validate()
+    stage = preset.stage if stage is None else stage
     if stage not in STAGES:
         raise RecipeError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     if export_model is not None and export_model not in EXPORT_MODELS:
@@ -418,8 +463,15 @@ def train(
     if psnr_generator is not None:
         if stage == "psnr":
             raise RecipeError("psnr_generator is where the GAN stage starts; it does nothing with stage=psnr")
-        if not os.path.isfile(psnr_generator):
+        if not os.path.isfile(psnr_generator) and not _is_zoo_name(psnr_generator):
             raise RecipeError(f"psnr_generator not found: {psnr_generator}")
+    if psnr_generator is None and stage == "gan":
+        psnr_generator = preset.gan_init or None
+    if psnr_generator is not None and stage == "both":
+        raise RecipeError(
+            f"{psnr_generator} would start the GAN stage, but with stage=both it starts from the PSNR "
+            "stage's output: pass stage=gan (--stage=gan) to start from it"
+        )
     if vgg_weights not in (None, "imagenet", "random") and not os.path.isfile(vgg_weights):
         raise RecipeError(f"vgg_weights: no such file {vgg_weights} (or use imagenet / random)")
     workdir = os.path.abspath(os.fspath(workdir))
@@ -438,6 +490,14 @@ def train(
     os.makedirs(workdir, exist_ok=True)
     run = _Run(preset, workdir, strategy, policy, verbose)
     _check_workdir(workdir, preset, run.chief)
+    # Start weights before any data is read: a zoo name downloads (or fails offline) here.
+    if stage in ("psnr", "both") and not run.done("psnr", preset.psnr_steps):
+        run.psnr_init = recipe_realworld.weights_file(preset.psnr_init, "psnr_init")
+    if psnr_generator is not None:
+        psnr_generator = recipe_realworld.weights_file(psnr_generator, "psnr_generator")
+        run.result["gan_start"] = psnr_generator
+    if stage in ("gan", "both") and not run.done("gan", preset.gan_steps):
+        run.discriminator_init = recipe_realworld.weights_file(preset.discriminator_init, "discriminator_init")
     arch = ", ".join(f"{k}={v}" for k, v in preset.architecture().items())
     _banner(
         f"ESRGAN recipe, preset {preset.name!r}: RRDBNet({arch}), {policy}, {describe_strategy(strategy)}"
@@ -450,8 +510,11 @@ def train(
     if stage in ("gan", "both") and not run.done("gan", preset.gan_steps):
         with strategy.scope():
             perceptual, run.result["perceptual"] = perceptual_loss(
-                vgg_weights, preset.perceptual_fallback, policy
+                vgg_weights, preset.perceptual_fallback, policy, preset.layer_weights()
             )
+    degraded = recipe_realworld.uses_degradation(preset, lr_dir)
+    if preset.degradation == "realesrgan" and not degraded:
+        print(f"--lr_dir: paired LR/HR training on {lr_dir}; the real-world degradation is off", flush=True)
 
     sources = prepare_data(
         preset,
@@ -464,20 +527,18 @@ def train(
         data_dir,
         manual_dir,
         synthetic_dir=None if run.chief else os.path.join(run.own, "synthetic"),
+        hr_only=degraded,
     )
+    val_degraded = degraded and not val_lr_dir
+    if val_degraded:
+        sources.val_description = sources.val_description.replace(" (bicubic LR)", "") + (
+            f", LR degraded once by Real-ESRGAN's pipeline (seed {max(preset.seed, 0)})"
+        )
     print(f"training data: {sources.description}\nvalidation data: {sources.val_description}", flush=True)
-    val_images = cb.validation_images(
-        validation_pipeline(sources.val, preset.scale, center_crop=preset.val_center_crop or None)
-    )
+    val_images = recipe_realworld.validation_pairs(preset, sources.val, val_degraded)
     seed = preset.seed if preset.seed >= 0 else None
-    train_ds = training_pipeline(
-        sources.train,
-        preset.batch_size,
-        preset.patch_size,
-        preset.scale,
-        deterministic=seed is not None,
-        seed=seed,
-    )
+    train_ds = recipe_realworld.training_batches(preset, sources.train, seed, degraded)
+    run.grid_batches = recipe_realworld.grid_batches(preset, sources.train, seed, degraded)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # The pipeline starts from a list of file names, which tf.data would try to shard by
         # file; each worker instead takes every n-th batch of its own shuffled stream.
@@ -560,16 +621,18 @@ def format_summary(result):
         f"validation PSNR-Y / SSIM-Y on {val['images']} image(s), crop_border={val['crop_border']} "
         f"({val['description']}):",
     ]
+    start = result.get("gan_start")
     labels = dict(
         bicubic="bicubic",
-        psnr="PSNR model (EMA)",
+        psnr=f"start: {os.path.basename(start)}" if start else "PSNR model (EMA)",
         gan="GAN model (EMA)",
         interp=f"interpolated, alpha={preset['alpha']:g}",
     )
     bicubic = result["scores"]["bicubic"]["psnr"]
+    width = max([26] + [len(labels.get(name, name)) for name in result["scores"]])
     for name, scores in result["scores"].items():
         delta = "" if name == "bicubic" else f"  {scores['psnr'] - bicubic:+.2f} dB vs bicubic"
-        lines.append(f"  {labels.get(name, name):<26} {scores['psnr']:6.2f} dB  {scores['ssim']:.4f}{delta}")
+        lines.append(f"  {labels.get(name, name):<{width}} {scores['psnr']:6.2f} dB  {scores['ssim']:.4f}{delta}")
     if result.get("perceptual"):
         lines.append(f"GAN-stage perceptual loss: {result['perceptual']}")
     lines.append("artifacts:")

@@ -29,6 +29,7 @@ def prepare_data(
     data_dir=None,
     manual_dir=None,
     synthetic_dir=None,
+    hr_only=False,
 ):
     """The training and validation sources of a run.
 
@@ -41,6 +42,8 @@ def prepare_data(
             optional otherwise (default: the synthetic validation images / DIV2K validation).
         data_dir, manual_dir: tensorflow-datasets folders for DIV2K (see `div2k`).
         synthetic_dir: where to write synthetic images instead of `workdir/data/synthetic`.
+        hr_only: the training source yields HR images only (for the real-world degradation,
+            which makes its own LR images): no bicubic LR is computed. Needs no `lr_dir`.
 
     Returns:
         `RecipeData`.
@@ -49,8 +52,11 @@ def prepare_data(
         RecipeError: inconsistent arguments. DatasetNotFoundError: DIV2K not available
             (offline, within seconds). FileNotFoundError / ValueError: bad folders.
     """
-    from keras_esrgan.data import div2k, image_folder
+    from keras_esrgan.data import div2k, hr_images, image_folder
     from keras_esrgan.data.synthetic import synthetic_folders
+
+    def training_folder(folder, lr_folder=None):
+        return hr_images(folder) if hr_only else image_folder(folder, lr_folder, scale=scale)
 
     data = data or preset.data
     scale = preset.scale
@@ -75,7 +81,7 @@ def prepare_data(
             preset.synthetic_val_size,
             seed=seed,
         )
-        train = image_folder(train_dir, scale=scale)
+        train = training_folder(train_dir)
         description = (
             f"synthetic: {preset.synthetic_train} procedural {preset.synthetic_train_size}px images "
             f"in {train_dir}"
@@ -93,16 +99,25 @@ def prepare_data(
             raise RecipeError(
                 "--data=folder needs --val_dir (a folder of held-out HR images, e.g. ../shared/data/Set5)"
             )
-        train = image_folder(hr_dir, lr_dir, scale=scale)
-        description = f"folder: {hr_dir}" + (f" with LR images from {lr_dir}" if lr_dir else " (bicubic LR)")
+        train = training_folder(hr_dir, lr_dir)
+        description = f"folder: {hr_dir}" + (f" with LR images from {lr_dir}" if lr_dir else "")
+        description += "" if lr_dir or hr_only else " (bicubic LR)"
     else:
         train = div2k("train", scale=scale, data_dir=data_dir, manual_dir=manual_dir)
-        description = f"DIV2K train (bicubic x{scale}, tensorflow-datasets)"
+        if hr_only:
+            train = train.map(lambda lr, hr: hr)
+            description = "DIV2K train HR images (tensorflow-datasets)"
+        else:
+            description = f"DIV2K train (bicubic x{scale}, tensorflow-datasets)"
         if val is None:
             val = div2k(
                 f"validation[:{preset.val_images}]", scale=scale, data_dir=data_dir, manual_dir=manual_dir
             )
             val_desc = f"DIV2K validation, first {preset.val_images} images"
+    if hr_only:
+        if lr_dir:
+            raise RecipeError("hr_only: the LR images are made from the HR ones; --lr_dir does not apply")
+        description += f", LR made by Real-ESRGAN's degradation ({preset.crop_pad_size}px regions)"
     if preset.val_center_crop:
         val_desc += f", central {preset.val_center_crop}px HR crops"
     return RecipeData(train=train, val=val, description=description, val_description=val_desc)

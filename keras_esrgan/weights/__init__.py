@@ -1,5 +1,6 @@
 """Weight import and export: PyTorch `.pth` (no torch needed), `.safetensors`, `.keras`."""
 
+from keras_esrgan.weights.discriminator_layout import load_discriminator
 from keras_esrgan.weights.errors import UnsafeWeightsError, WeightsFileError
 from keras_esrgan.weights.io import (
     assign_state_dict,
@@ -18,6 +19,7 @@ __all__ = [
     "assign_state_dict",
     "detect_layout",
     "infer_architecture",
+    "load_discriminator",
     "load_generator",
     "load_safetensors",
     "load_torch_file",
