@@ -48,6 +48,7 @@ RECIPE_SMALL = (
 OFFLINE_SMALL = RECIPE_SMALL + (
     " --patch_size=32 --synthetic_train=2 --synthetic_val=1 --synthetic_train_size=32 --synthetic_val_size=32"
 )
+REAL_SMALL = RECIPE_SMALL.replace("--num_block=1", "--num_block=2") + " --patch_size=32 --crop_pad_size=48 --val_center_crop=0"
 SHRINK = [
     # The offline default preset takes 2 minutes: a smaller model, 2 + 2 steps (appears twice:
     # the second run finds both stages done and only checks the export).
@@ -65,6 +66,11 @@ SHRINK = [
     ("README.md", "ke.PSNRTrainer(ke.RRDBNet())", "batch_size=16", "batch_size=2"),
     ("README.md", "ke.PSNRTrainer(ke.RRDBNet())", "steps_per_epoch=5000, epochs=200", "steps_per_epoch=2, epochs=1"),
     ("README.md", "ke.PSNRTrainer(ke.RRDBNet())", "steps_per_epoch=5000, epochs=80", "steps_per_epoch=2, epochs=1"),
+    # Training for real photos: the stand-in start files are RRDBNet 8x2 (grow 4) and a 4-feature
+    # U-Net discriminator; 32 px patches from 48 px degraded regions, 2 + 2 steps.
+    ("README.md", "--preset=realesrgan --data=folder", "--workdir=runs/realesrgan",
+     "--workdir=runs/realesrgan" + REAL_SMALL),
+    ("README.md", "--preset=realesrgan --data=folder", "--workdir=runs/finetune", "--workdir=runs/finetune" + REAL_SMALL),
 ]
 # (document, a string of one block) -> check(world) run after that block.
 
@@ -78,7 +84,20 @@ def _paper_run_trained_both_stages(world):
     assert os.path.isdir(result["artifacts"]["saved_model"]) and os.path.isfile(result["artifacts"]["tflite"])
 
 
-CHECKS = {("README.md", "--preset=paper --data=folder"): _paper_run_trained_both_stages}
+def _real_photo_runs_started_from_the_files(world):
+    real = json.loads((world / "runs" / "realesrgan" / "results.json").read_text())
+    assert real["preset"]["name"] == "realesrgan" and real["preset"]["degradation"] == "realesrgan"
+    assert real["steps"] == {"psnr": 2, "gan": 2} and real["preset"]["gan_type"] == "vanilla"
+    tuned = json.loads((world / "runs" / "finetune" / "results.json").read_text())
+    assert tuned["preset"]["name"] == "finetune" and tuned["steps"] == {"gan": 2}
+    init = json.loads((world / "runs" / "finetune" / "gan" / "init.json").read_text())
+    assert init["psnr_generator"].endswith("RealESRGAN_x4plus.pth")
+
+
+CHECKS = {
+    ("README.md", "--preset=paper --data=folder"): _paper_run_trained_both_stages,
+    ("README.md", "--preset=realesrgan --data=folder"): _real_photo_runs_started_from_the_files,
+}
 
 
 def blocks(text):
