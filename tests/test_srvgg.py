@@ -224,3 +224,68 @@ def test_tflite_builtins_only_no_gather(act_type, upscale, input_shape, tmp_path
     assert ops.get("PRELU", 0) == (2 if act_type == "prelu" else 0)
     x = rng.random((1, 12, 10, 3), dtype=np.float32)
     np.testing.assert_allclose(LiteRTModel(tmp_path / "m.tflite")(x), model(x).numpy(), atol=1e-5)
+
+
+# --- load_generator / save_generator on SRVGGNetCompact files ----------------------------------
+
+
+@pytest.mark.parametrize("upscale,key,fmt", [(4, "params", "pth"), (3, "params_ema", "pth"), (2, None, "safetensors")])
+def test_load_generator_reads_basicsr_files_and_infers_the_architecture(upscale, key, fmt, tmp_path, rng):
+    from keras_esrgan import load_generator
+    from keras_esrgan.weights import save_safetensors
+    from tests.standins import save_torch_zip
+
+    state = random_srvgg_state(rng, upscale=upscale, num_feat=4, num_conv=3)
+    path = tmp_path / f"compact.{fmt}"
+    if fmt == "pth":
+        save_torch_zip(state, path, key=key)
+    else:
+        save_safetensors(state, path)
+    net = load_generator(path)
+    assert type(net) is SRVGGNetCompact
+    assert net.config == dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=upscale, act_type="prelu")
+    x = rng.random((1, 5, 6, 3), dtype=np.float32)
+    np.testing.assert_allclose(net(x).numpy(), srvgg_forward(state, x, upscale), atol=1e-5, rtol=0)
+    assert load_generator(path, dtype="mixed_bfloat16").dtype_policy.name == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("act_type", ["prelu", "leakyrelu"])
+def test_save_generator_round_trips_are_bit_exact(act_type, tmp_path, rng):
+    from keras_esrgan import load_generator, save_generator
+
+    state = random_srvgg_state(rng, upscale=3, num_feat=4, num_conv=10, act_type=act_type)
+    net = _model(state, upscale=3, num_feat=4, num_conv=10, act_type=act_type)
+    x = rng.random((1, 4, 7, 3), dtype=np.float32)
+    for ext in (".keras", ".weights.h5", ".safetensors"):
+        save_generator(net, tmp_path / f"net{ext}")
+        extra = dict(act_type=act_type) if ext == ".safetensors" and act_type != "prelu" else {}
+        back = load_generator(tmp_path / f"net{ext}", **extra)
+        assert type(back) is SRVGGNetCompact and back.config == net.config, ext
+        np.testing.assert_array_equal(back(x).numpy(), net(x).numpy(), err_msg=ext)
+    np.testing.assert_array_equal(state_dict(net)["body.22.weight"], state["body.22.weight"])
+
+
+def test_load_generator_errors_for_srvgg_files(tmp_path, rng):
+    from keras_esrgan import load_generator
+    from tests.standins import save_torch_zip
+
+    relu = save_torch_zip(random_srvgg_state(rng, upscale=2, num_feat=4, num_conv=1, act_type="relu"), tmp_path / "r.pth")
+    with pytest.raises(WeightsFileError, match="act_type='relu' or act_type='leakyrelu'"):
+        load_generator(relu)
+    assert load_generator(relu, act_type="relu").act_type == "relu"
+    with pytest.raises(WeightsFileError, match=r"r\.pth: holds an SRVGGNetCompact.*\['num_block'\] cannot be set"):
+        load_generator(relu, act_type="relu", num_block=3)
+    data = (tmp_path / "r.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsFileError, match="cut.pth"):
+        load_generator(tmp_path / "cut.pth")
+    edsr = {"head.0.weight": np.zeros((4, 3, 3, 3), "float32"), "body.0.body.0.weight": np.zeros((4, 4, 3, 3), "float32"),
+            "tail.0.weight": np.zeros((3, 4, 3, 3), "float32")}
+    save_torch_zip(edsr, tmp_path / "edsr.pth")
+    with pytest.raises(WeightsFileError, match="EDSR/RCAN-style.*RRDBNet .*SRVGGNetCompact"):
+        load_generator(tmp_path / "edsr.pth")
+    swin = {"conv_first.weight": np.zeros((4, 3, 3, 3), "float32"),
+            "layers.0.residual_group.blocks.0.attn.qkv.weight": np.zeros((12, 4), "float32")}
+    save_torch_zip(swin, tmp_path / "swinir.pth")
+    with pytest.raises(WeightsFileError, match="SwinIR/HAT"):
+        load_generator(tmp_path / "swinir.pth")
