@@ -88,3 +88,48 @@ class ZooServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+def serve(server, name, data, path=None, **fields):
+    """Put `data` on `server` and register it as model `name` (its real SHA-256 and size)."""
+    from keras_esrgan import pretrained
+
+    path = path or f"/files/{name}.pth"
+    server.files[path] = data
+    fields.setdefault("size", len(data))
+    return pretrained.register(name, url=server.url(path), sha256=hashlib.sha256(data).hexdigest(), **fields)
+
+
+class LocalZoo:
+    """An empty zoo cache (KERAS_ESRGAN_HOME), a ZooServer, and MODELS restored on exit."""
+
+    def __init__(self, monkeypatch, cache):
+        self.monkeypatch, self.cache = monkeypatch, cache
+
+    def __enter__(self):
+        from keras_esrgan.pretrained import MODELS
+
+        self.saved = dict(MODELS)
+        self.monkeypatch.setenv("KERAS_ESRGAN_HOME", str(self.cache))
+        self.monkeypatch.delenv("KERAS_ESRGAN_MIRROR", raising=False)
+        self.server = ZooServer().__enter__()
+        return self.server
+
+    def __exit__(self, *exc):
+        from keras_esrgan.pretrained import MODELS
+
+        self.server.__exit__(*exc)
+        MODELS.clear()
+        MODELS.update(self.saved)
+
+
+def serve_rrdbnet_pair(server):
+    """Two tiny RRDBNets of one architecture (the committed fixtures) as zoo models `tiny-gan`
+    and `tiny-psnr`, declared an interpolable pair; returns their file paths."""
+    from tests.conftest import FIXTURES
+
+    files = {"tiny-gan": FIXTURES / "esrgan_repo_x4.pth", "tiny-psnr": FIXTURES / "old_esrgan_x4_legacy.pth"}
+    kw = dict(arch_kwargs=dict(num_feat=8, num_block=2, num_grow_ch=4))
+    serve(server, "tiny-gan", files["tiny-gan"].read_bytes(), pair="tiny-psnr", **kw)
+    serve(server, "tiny-psnr", files["tiny-psnr"].read_bytes(), pair="tiny-gan", **kw)
+    return files

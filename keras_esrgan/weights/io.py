@@ -17,7 +17,10 @@ import keras
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.models.srvgg import SRVGGNetCompact
-from keras_esrgan.pretrained import MODELS, resolve
+# The zoo's download module imports keras_esrgan.weights (layout checks), which imports this
+# one: bound as a module and read at call time, it works whichever package is imported first.
+import keras_esrgan.pretrained.download as zoo_download
+from keras_esrgan.pretrained.registry import MODELS
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
     check_architecture,
@@ -457,7 +460,7 @@ def load_generator(path, *, drop_output_resize=False, **overrides):
             )
         if entry.arch == "SRVGGNetCompact" and entry.config["act_type"] != "prelu":
             overrides.setdefault("act_type", entry.config["act_type"])  # no weights tell it
-    path = os.fspath(resolve(source))
+    path = os.fspath(zoo_download.resolve(source))
     name = os.path.basename(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
