@@ -614,3 +614,15 @@ def test_load_generator_takes_zoo_names(zoo, server, tmp_path):
     with pytest.raises(UnknownModelError, match="Did you mean 'tiny-x4'"):
         load_generator("tiny-x5")
     assert len(server.log) == 3  # no request for the discriminator or the typo
+
+
+def test_readme_table_lists_every_model_as_the_registry_has_it():
+    from tests.conftest import ROOT
+
+    lines = ["| name | arch | scale | params | licence | what it is for |", "|---|---|---|---|---|---|"]
+    for e in MODELS.values():
+        scale = f"x{e.scale}" if e.kind == "generator" else "discriminator"
+        lines.append(f"| `{e.name}` | {e.arch} | {scale} | {e.params:,} | {e.license} | {e.description} |")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Pretrained models"):readme.index("### Weights files")]
+    assert "\n".join(lines) in section
