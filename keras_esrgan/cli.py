@@ -5,6 +5,11 @@
     keras-esrgan interpolate RRDB_PSNR_x4.pth RRDB_ESRGAN_x4.pth --alpha 0.8 -o interp.keras
     keras-esrgan convert RRDB_ESRGAN_x4.pth esrgan_x4.keras
     keras-esrgan degrade my_hr_images -o degraded --seed 0 --count 8
+    keras-esrgan models                       # the model zoo: name, arch, scale, cached, licence
+    keras-esrgan models download realesr-general-x4v3 RealESRGAN_x4plus
+    keras-esrgan upscale photos/ -o out/ --weights realesr-general-x4v3 --strength 0.5
+
+`--weights` (and every other weights argument) takes a file or a model-zoo name.
 
 Each subcommand is a function taking parsed arguments and returning an exit code; errors the user
 can fix (bad paths, bad weights, bad images) are printed as one line, not a traceback.
@@ -133,11 +138,10 @@ def _named_sets(items):
 def _evaluate(args):
     from keras_esrgan.atomic import write_json
     from keras_esrgan.evaluation import evaluate, format_table
-    from keras_esrgan.weights import load_generator
 
     if args.json and os.path.exists(args.json) and not args.overwrite:
         raise _exists(args.json)
-    generator = load_generator(args.weights)
+    generator = _generator(args)
     result = evaluate(
         generator,
         _named_sets(args.sets),
@@ -148,7 +152,7 @@ def _evaluate(args):
         precision=args.precision,
         progress=not args.no_progress,
     )
-    print(format_table(result, args.name or os.path.basename(args.weights)))
+    print(format_table(result, args.name or _weights_label(args)))
     if args.json:
         write_json(args.json, [s.as_dict() for s in result], overwrite=args.overwrite)
     return 0
@@ -231,7 +235,7 @@ def _upscale(args):
         return 1
     # Bad weights or options stop the run before any image is read.
     upscaler = Upscaler(
-        args.weights,
+        _generator(args),
         tile=args.tile,
         tile_pad=args.tile_pad,
         blend=args.blend,
@@ -350,10 +354,7 @@ def _add_upscale(sub):
     p.add_argument(
         "-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)"
     )
-    p.add_argument(
-        "--weights", required=True, metavar="W",
-        help="generator weights (.pth, .safetensors, .keras, ...)",
-    )
+    _add_weights_arguments(p)
     p.add_argument(
         "--tile", type=_non_negative_int, default=None, metavar="N",
         help="new low-resolution pixels per tile (each tile runs with N + 2P + B pixels a side); "
@@ -421,7 +422,7 @@ def _add_evaluate(sub):
         "sets", nargs="+", metavar="SET",
         help="folders of HR images, or NAME=FOLDER (e.g. Set5=../shared/data/Set5)",
     )
-    p.add_argument("--weights", required=True, metavar="W", help="generator weights")
+    _add_weights_arguments(p)
     p.add_argument(
         "--crop-border", type=_non_negative_int, default=None, metavar="N",
         help="pixels removed from each edge before the metrics (default: the scale)",
@@ -449,8 +450,8 @@ def _add_interpolate(sub):
         description="Write a generator with weights (1 - alpha) * PSNR + alpha * GAN "
         "(ESRGAN section 3.4).",
     )
-    p.add_argument("psnr", metavar="PSNR", help="weights of the PSNR-oriented (L1) generator")
-    p.add_argument("gan", metavar="GAN", help="weights of the GAN generator fine-tuned from it")
+    p.add_argument("psnr", metavar="PSNR", help="weights (file or model-zoo name) of the PSNR-oriented (L1) generator")
+    p.add_argument("gan", metavar="GAN", help="weights (file or model-zoo name) of the GAN generator fine-tuned from it")
     p.add_argument(
         "--alpha", type=float, required=True, metavar="A", help="0 = PSNR model, 1 = GAN model"
     )
@@ -468,12 +469,117 @@ def _add_convert(sub):
         help="convert generator weights (.pth/.pt/.safetensors/.keras/.weights.h5) to "
         ".keras, .weights.h5 or .safetensors",
     )
-    convert.add_argument("input", help="weights file (any RRDBNet layout; read without torch)")
+    convert.add_argument("input", help="weights file (RRDBNet or SRVGGNetCompact, .pth/.safetensors/.keras/"
+                         ".weights.h5/ncnn .param; read without torch) or model-zoo name")
     convert.add_argument("output", help="destination: .keras, .weights.h5 or .safetensors")
     convert.add_argument("--scale", type=int, choices=(1, 2, 4), help="only if ambiguous")
     convert.add_argument("--num-in-ch", type=int, help="only if ambiguous")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_convert)
+
+
+# --- weights by name, the model zoo -------------------------------------------------------------
+
+
+def _strength(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _add_weights_arguments(p):
+    """`--weights NAME|PATH` and `--strength S`, for every subcommand that runs a generator."""
+    p.add_argument(
+        "--weights", required=True, metavar="W",
+        help="generator weights: a file (.pth, .safetensors, .keras, .weights.h5, ncnn .param) or "
+        "a model-zoo name (keras-esrgan models), downloaded and verified on first use",
+    )
+    p.add_argument(
+        "--strength", type=_strength, default=None, metavar="S",
+        help="blend a zoo model with its interpolable pair: S x W + (1 - S) x pair (Real-ESRGAN's "
+        "denoise strength on realesr-general-x4v3; GAN vs PSNR on RealESRGAN_x4plus)",
+    )
+
+
+def _generator(args):
+    """The generator `--weights` (and `--strength`) name: a file, a zoo name, or a zoo pair's blend."""
+    from keras_esrgan.interpolation import interpolate_pair
+    from keras_esrgan.weights import load_generator
+
+    if getattr(args, "strength", None) is not None:
+        return interpolate_pair(args.weights, args.strength)
+    return load_generator(args.weights)
+
+
+def _weights_label(args):
+    label = os.path.basename(args.weights)
+    return label if getattr(args, "strength", None) is None else f"{label} strength {args.strength:g}"
+
+
+def _human(n, unit=""):
+    if n is None:
+        return "?"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= factor:
+            return f"{n / factor:.1f}{suffix}{unit}"
+    return f"{n}{unit}"
+
+
+def models_table(rows, directory):
+    """The `keras-esrgan models` table (plain text) of `pretrained.list_models()` rows."""
+    header = ("name", "arch", "scale", "params", "size", "cached", "licence")
+    lines = [header] + [
+        (r["name"], r["arch"], f"x{r['scale']}" if r["kind"] == "generator" else "netD",
+         _human(r["params"]), _human(r["size"], "B"),
+         {"cached": "yes", "missing": "no"}.get(r["status"], r["status"]), r["license"])
+        for r in rows
+    ]
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
+    pairs = sorted({tuple(sorted((r["name"], r["pair"]))) for r in rows if r["pair"]})
+    text.append("")
+    text.append(f"cache: {shown(str(directory))} (KERAS_ESRGAN_HOME); get files with: keras-esrgan models download NAME")
+    if pairs:
+        text.append("--strength pairs: " + ", ".join(f"{a} <-> {b}" for a, b in pairs))
+    return "\n".join(text)
+
+
+def _models(args):
+    from keras_esrgan import pretrained
+
+    if args.models_command != "download":
+        print(models_table(pretrained.list_models(), pretrained.cache_dir()))
+        return 0
+    failed = 0
+    for name in args.names:
+        try:
+            path = pretrained.download(name, force=args.force)
+        except (OSError, ValueError) as err:  # the zoo's errors say what to do
+            failed += 1
+            print(f"keras-esrgan models download: error: {err}", file=sys.stderr)
+            continue
+        print(f"{name}: {shown(str(path))}")
+    return 1 if failed else 0
+
+
+def _add_models(sub):
+    p = sub.add_parser(
+        "models",
+        help="list the model zoo (name, arch, scale, params, size, cached, licence) or download models",
+        description="Without a subcommand: list the registered pretrained models and whether each is "
+        "in the cache. `models download NAME...` fetches files into the cache and verifies their "
+        "SHA-256 (KERAS_ESRGAN_MIRROR=http://host/path/ fetches <mirror>/<file name> instead).",
+    )
+    p.set_defaults(func=_models, models_command=None)
+    actions = p.add_subparsers(dest="models_command", required=False)
+    actions.add_parser("list", help="list the models (the default)")
+    download = actions.add_parser("download", help="download and verify models into the cache")
+    download.add_argument("names", nargs="+", metavar="NAME", help="model-zoo names (keras-esrgan models)")
+    download.add_argument("--force", action="store_true", help="download again even when cached")
 
 
 def build_parser():
@@ -487,6 +593,7 @@ def build_parser():
     _add_interpolate(sub)
     _add_convert(sub)
     _add_degrade(sub)
+    _add_models(sub)
     return parser
 
 

@@ -1,10 +1,16 @@
-"""Network interpolation (ESRGAN section 3.4): blend a PSNR-oriented and a GAN generator."""
+"""Network interpolation (ESRGAN section 3.4): blend a PSNR-oriented and a GAN generator.
+
+`interpolate` blends any two generators of one architecture; `interpolate_pair` blends a
+model-zoo entry with the `pair` the zoo declares for it (Real-ESRGAN's denoise strength:
+realesr-general-x4v3 with realesr-general-wdn-x4v3; RealESRGAN_x4plus with RealESRNet_x4plus).
+"""
 
 import os
 
 import numpy as np
 
 from keras_esrgan.models.generator import SRGenerator
+from keras_esrgan.pretrained import MODELS
 from keras_esrgan.weights import load_generator
 
 
@@ -13,7 +19,8 @@ def _as_generator(model, role):
         return load_generator(model)
     if not isinstance(model, SRGenerator):
         raise TypeError(
-            f"interpolate: {role} must be an SRGenerator such as RRDBNet, or a weights path; got "
+            f"interpolate: {role} must be an SRGenerator such as RRDBNet, a weights path or a "
+            f"model-zoo name; got "
             f"{type(model).__name__}"
         )
     return model
@@ -27,8 +34,10 @@ def interpolate(psnr_generator, gan_generator, alpha):
     (the paper shows 0.8 as a good balance).
 
     Args:
-        psnr_generator: `RRDBNet` (or a weights path) trained with the L1 loss alone.
-        gan_generator: `RRDBNet` (or a weights path) fine-tuned from it with the GAN losses.
+        psnr_generator: a generator (`RRDBNet`, `SRVGGNetCompact`, ...), a weights path or a
+            model-zoo name, trained with the L1 loss alone.
+        gan_generator: the same architecture (generator, path or name) fine-tuned from it
+            with the GAN losses.
         alpha: float in [0, 1].
 
     Returns:
@@ -59,3 +68,51 @@ def interpolate(psnr_generator, gan_generator, alpha):
         a, b = np.asarray(a.numpy(), np.float64), np.asarray(b.numpy(), np.float64)
         target.assign(((1.0 - alpha) * a + alpha * b).astype("float32"))
     return blended
+
+
+def interpolable_pairs():
+    """`{name: pair}` for every registered generator that declares an interpolable `pair`."""
+    return {e.name: e.pair for e in MODELS.values() if e.pair and e.kind == "generator" and e.pair in MODELS}
+
+
+def interpolate_pair(name, strength):
+    """Model-zoo generator `name` blended with its declared pair: `strength * name + (1 - strength) * pair`.
+
+    Real-ESRGAN's denoise strength (`-dn`) is this blend for `realesr-general-x4v3` (strong
+    denoising) against `realesr-general-wdn-x4v3` (weak); on `RealESRGAN_x4plus` against
+    `RealESRNet_x4plus` it is ESRGAN's GAN-versus-PSNR slider. Both files are downloaded (or
+    taken from the cache) and verified; the blend is computed once, here.
+
+    Args:
+        name: a registered generator whose entry has a `pair` (`interpolable_pairs()`).
+        strength: float in [0, 1]: 1 is `name` itself, 0 its pair.
+
+    Returns:
+        A new generator of `name`'s architecture (float32).
+
+    Raises:
+        ValueError: `name` is not a registered model with a pair (the message lists those that
+            have one), or strength outside [0, 1].
+
+    Example (offline here: the error says where to put the file by hand):
+    >>> interpolate_pair("realesr-general-x4v3", 0.5)
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.pretrained.errors.OfflineError: ...realesr-general-...
+    >>> interpolate_pair("RealESRGAN_x2plus", 0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: strength: 'RealESRGAN_x2plus' has no interpolable pair in the model zoo; strength works with RealESRGAN_x4plus, RealESRNet_x4plus, realesr-general-wdn-x4v3, realesr-general-x4v3 (or blend two generators with keras_esrgan.interpolate)
+    """
+    pairs = interpolable_pairs()
+    if not isinstance(name, str) or name not in pairs or os.path.exists(name):
+        what = f"{name!r} has no interpolable pair in the model zoo" if isinstance(name, str) and (
+            name in MODELS) else f"{str(name)[:200]!r} is not a model-zoo name with an interpolable pair"
+        raise ValueError(
+            f"strength: {what}; strength works with {', '.join(sorted(pairs))} (or blend two "
+            "generators with keras_esrgan.interpolate)"
+        )
+    strength = float(strength)
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1] (1: {name}, 0: {pairs[name]}), got {strength}")
+    return interpolate(pairs[name], name, alpha=strength)

@@ -230,7 +230,7 @@ def test_interpolate_and_convert(tmp_path, capsys):
 def test_parser_has_one_subparser_per_command_and_true_defaults(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade"}
+    assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade", "models"}
     args = parser.parse_args(["upscale", "x.png", "-o", "out", "--weights", "w.pth"])
     assert (args.tile, args.tile_pad, args.blend, args.suffix, args.ext, args.alpha_mode) == (
         None, DEFAULT_TILE_PAD, DEFAULT_BLEND, "out", "auto", "model"
@@ -307,3 +307,45 @@ def test_evaluate_prints_the_library_table_and_writes_json(tmp_path, weights, rn
     assert code == 1 and "exists" in err
     code, _, err = run(capsys, "evaluate", tmp_path / "nowhere", "--weights", weights)
     assert code == 1 and "nowhere" in err and "Traceback" not in err
+
+
+# --- the model zoo: keras-esrgan models, --weights NAME, --strength ----------------------------
+
+def test_models_command_lists_downloads_and_weights_take_names(tmp_path, monkeypatch, capsys):
+    from keras_esrgan import interpolate
+    from tests.zoo_server import LocalZoo, serve_rrdbnet_pair
+
+    with LocalZoo(monkeypatch, tmp_path / "cache") as server:
+        files = serve_rrdbnet_pair(server)
+        code, out, _ = run(capsys, "models")
+        assert code == 0
+        rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+        assert rows["realesr-general-x4v3"][:7] == ["realesr-general-x4v3", "SRVGGNetCompact", "x4", "1.2M",
+                                                    "4.9MB", "no", "BSD-3-Clause"]
+        assert rows["tiny-gan"][5] == "no" and "RealESRGAN_x4plus <-> RealESRNet_x4plus" in out
+        assert f"cache: {tmp_path / 'cache'}" in out
+
+        code, out, err = run(capsys, "models", "download", "tiny-gan", "tiny-gn")
+        assert code == 1 and f"tiny-gan: {tmp_path / 'cache' / 'tiny-gan.pth'}" in out
+        assert "'tiny-gn' is not a registered model name. Did you mean 'tiny-gan'" in err
+        code, out, _ = run(capsys, "models", "list")
+        assert code == 0 and [line.split()[5] for line in out.splitlines() if line.startswith("tiny-gan")] == ["yes"]
+
+        write_image(tmp_path / "in.png", crop("zoo"))
+        code, out, err = run(capsys, "upscale", tmp_path / "in.png", "-o", tmp_path / "out", "--weights", "tiny-gan",
+                             "--strength", "0.4", "--precision", "fp32")
+        assert code == 0, err
+        want = Upscaler(interpolate(files["tiny-psnr"], files["tiny-gan"], 0.4), precision="fp32")(crop("zoo"))
+        np.testing.assert_array_equal(read_image(tmp_path / "out" / "in_out.png"), want)
+        code, _, err = run(capsys, "upscale", tmp_path / "in.png", "-o", tmp_path / "o2", "--weights", "RealESRGAN_x2plus",
+                           "--strength", "0.4")
+        assert code == 1 and "has no interpolable pair" in err and not os.path.exists(tmp_path / "o2")
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["upscale", "x", "-o", "o", "--weights", "w", "--strength", "2"])
+
+        code, out, err = run(capsys, "convert", "tiny-psnr", tmp_path / "psnr.keras")
+        assert code == 0, err
+        x = np.random.default_rng(0).random((1, 5, 4, 3), dtype=np.float32)
+        np.testing.assert_array_equal(load_generator(tmp_path / "psnr.keras")(x).numpy(), load_generator(files["tiny-psnr"])(x).numpy())
+        assert len(server.log) == 2  # every file fetched once
+    capsys.readouterr()

@@ -34,8 +34,13 @@ import warnings
 import keras
 import pytest
 
+import numpy as np
+
 from keras_esrgan.cli import main as cli_main
 from tests import standins
+from tests.reference.ncnn_writer import write_srvgg
+from tests.reference.numpy_srvgg import random_srvgg_state
+from tests.zoo_server import ZooServer, serve_builtin_standins
 from tests.conftest import ROOT
 
 MARK = "# not run by the tests:"
@@ -165,7 +170,13 @@ def world(tmp_path, monkeypatch):
     standins.go_offline(monkeypatch, tmp_path / "keras_home")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.chdir(work)
-    return work
+    # Model-zoo names: stand-ins served on 127.0.0.1 through KERAS_ESRGAN_MIRROR, and an ncnn
+    # stand-in of the wheel's realesr-animevideov3-x4 (tests/zoo_server.py).
+    write_srvgg(work / "realesr-animevideov3-x4", random_srvgg_state(np.random.default_rng(0), num_feat=4,
+                                                                     num_conv=2, upscale=4), 4)
+    with ZooServer() as server:
+        serve_builtin_standins(server, monkeypatch, tmp_path / "zoo_cache")
+        yield work
 
 
 def run_command(words, where):

@@ -516,3 +516,31 @@ def test_bad_arguments_are_refused_clearly(net, tmp_path):
         Upscaler(RRDBNet(num_in_ch=1, num_out_ch=1, **SMALL))
     with pytest.raises(FileNotFoundError):
         Upscaler(str(tmp_path / "missing.pth"))
+
+
+# --- the constructor: names and strength -------------------------------------------------------
+
+def test_upscaler_takes_zoo_names_and_blends_strength_once(tmp_path, monkeypatch, rng):
+    import keras_esrgan.inference.upscaler as upscaler_module
+    from keras_esrgan import interpolate, load_generator
+    from keras_esrgan.interpolation import interpolate_pair
+    from tests.zoo_server import LocalZoo, serve_rrdbnet_pair
+
+    image = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    with LocalZoo(monkeypatch, tmp_path / "cache") as server:
+        files = serve_rrdbnet_pair(server)
+        named = Upscaler("tiny-gan", precision="fp32")
+        np.testing.assert_array_equal(named(image), Upscaler(load_generator(files["tiny-gan"]), precision="fp32")(image))
+        calls = []
+        monkeypatch.setattr(upscaler_module, "interpolate_pair", lambda *a: calls.append(a) or interpolate_pair(*a))
+        up = Upscaler("tiny-gan", precision="fp32", strength=0.25)
+        first, second = up(image), up(image[:8])
+        assert calls == [("tiny-gan", 0.25)]  # blended once, not per image
+        want = Upscaler(interpolate(files["tiny-psnr"], files["tiny-gan"], 0.25), precision="fp32")
+        np.testing.assert_array_equal(first, want(image))
+        np.testing.assert_array_equal(second, want(image[:8]))
+        with pytest.raises(ValueError, match="strength: 'RealESRGAN_x2plus' has no interpolable pair"):
+            Upscaler("RealESRGAN_x2plus", strength=0.5)
+        with pytest.raises(ValueError, match="is not a model-zoo name with an interpolable pair"):
+            Upscaler(load_generator(files["tiny-gan"]), strength=0.5)
+        assert len(server.log) == 2  # each file fetched once

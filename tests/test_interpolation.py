@@ -43,3 +43,36 @@ def test_refuses_mismatch_and_bad_alpha():
         interpolate(RRDBNet(**TINY), RRDBNet(**TINY), 1.5)
     with pytest.raises(TypeError, match="RRDBNet"):
         interpolate(RRDBNet(**TINY), object(), 0.5)
+
+
+# --- strength: a zoo model and its declared pair -----------------------------------------------
+
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    from tests.zoo_server import LocalZoo
+
+    with LocalZoo(monkeypatch, tmp_path / "cache") as server:
+        yield server
+
+
+def test_interpolate_pair_blends_a_zoo_model_with_its_pair(zoo):
+    from keras_esrgan import load_generator
+    from keras_esrgan.interpolation import interpolable_pairs, interpolate_pair
+    from tests.zoo_server import serve_rrdbnet_pair
+
+    files = serve_rrdbnet_pair(zoo)
+    assert interpolable_pairs()["tiny-gan"] == "tiny-psnr"
+    assert interpolable_pairs()["realesr-general-x4v3"] == "realesr-general-wdn-x4v3"
+    gan, psnr = load_generator(files["tiny-gan"]), load_generator(files["tiny-psnr"])
+    mid = interpolate_pair("tiny-gan", 0.3)
+    for w, g, p in zip(mid.weights, gan.weights, psnr.weights):
+        np.testing.assert_allclose(w.numpy(), 0.3 * g.numpy() + 0.7 * p.numpy(), atol=1e-6)
+    for strength, ends in ((1.0, gan), (0.0, psnr)):
+        blended = interpolate_pair("tiny-gan", strength)
+        assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(blended.weights, ends.weights))
+    with pytest.raises(ValueError, match="'RealESRGAN_x2plus' has no interpolable pair.*tiny-gan, tiny-psnr"):
+        interpolate_pair("RealESRGAN_x2plus", 0.5)
+    with pytest.raises(ValueError, match="is not a model-zoo name with an interpolable pair"):
+        interpolate_pair(str(files["tiny-gan"]), 0.5)
+    with pytest.raises(ValueError, match=r"strength must be in \[0, 1\] \(1: tiny-gan, 0: tiny-psnr\)"):
+        interpolate_pair("tiny-gan", 1.5)

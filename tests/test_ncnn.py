@@ -266,3 +266,44 @@ def test_parse_param_values_and_line_errors():
         parse_param("7767517\n1 1\nInput d 0 1 x k=1\n")
     with pytest.raises(WeightsFileError, match="layer_count blob_count"):
         parse_param("7767517\nten 1\n")
+
+
+# --- load_generator on ncnn files --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["srvgg", "rrdbnet"])
+def test_load_generator_builds_the_graphs_generator(arch, tmp_path, rng):
+    from keras_esrgan import load_generator
+
+    param, weights = _files(tmp_path, rng, arch)
+    net = load_generator(param)
+    reference = keras_generator(read_ncnn(param))
+    assert type(net) is type(reference) and net.config == reference.config
+    x = rng.random((1, 6, 5, 3), dtype=np.float32)
+    np.testing.assert_array_equal(net(x).numpy(), reference(x).numpy())
+    assert load_generator(param, dtype="mixed_bfloat16").dtype_policy.name == "mixed_bfloat16"
+    with pytest.raises(WeightsFileError, match=r"m\.bin: the weights of the ncnn model m\.param: pass the \.param"):
+        load_generator(weights)
+    open(weights, "wb").write(open(weights, "rb").read()[:-4])
+    with pytest.raises(WeightsFileError, match=r"m\.bin: truncated"):
+        load_generator(param)
+
+
+def test_load_generator_refuses_an_output_resize_unless_dropped(tmp_path, rng):
+    """animevideov3-x2 is the x4 net + bicubic x0.5: refused with what to do, or the x4 net."""
+    from keras_esrgan import Upscaler, load_generator
+
+    state = random_srvgg_state(rng, num_feat=4, num_conv=1, upscale=4)
+    param, _, stored = write_srvgg(tmp_path / "anime-x2", state, 4, output_resize=0.5)
+    message = (r"anime-x2\.param: this ncnn graph is the x4 SRVGGNetCompact followed by a fixed bicubic "
+               r"resize of its output by 0\.5 \(x2 in all\).*drop_output_resize=True.*outscale=2")
+    with pytest.raises(WeightsFileError, match=message):
+        load_generator(param)
+    with pytest.raises(WeightsFileError, match=message):
+        Upscaler(param)
+    net = load_generator(param, drop_output_resize=True)
+    assert net.scale == 4
+    x = rng.random((1, 5, 4, 3), dtype=np.float32)
+    np.testing.assert_allclose(net(x).numpy(), srvgg_forward(stored, x, 4), atol=1e-5, rtol=0)
+    with pytest.raises(WeightsFileError, match=r"is SRVGGNetCompact\(.*upscale=4.*not \{'upscale': 2\}"):
+        load_generator(param, drop_output_resize=True, upscale=2)

@@ -586,3 +586,43 @@ def test_concurrent_downloads_fetch_once(zoo, server):
         t.join(timeout=30)
     assert errors == [] and results == [BLOB] * 3
     assert len(server.log) == 1
+
+
+# --- names in load_generator -------------------------------------------------------------------
+
+def test_load_generator_takes_zoo_names(zoo, server, tmp_path):
+    from keras_esrgan import load_generator
+    from keras_esrgan.weights import WeightsFileError
+
+    _serve(server, "tiny-x4", RRDB_FIXTURE, arch_kwargs=dict(num_feat=8, num_block=2, num_grow_ch=4))
+    net = load_generator("tiny-x4")
+    x = np.random.default_rng(0).random((1, 5, 6, 3), dtype=np.float32)
+    want = load_generator(FIXTURES / "basicsr_x4_params_ema.pth")
+    np.testing.assert_array_equal(net(x).numpy(), want(x).numpy())  # the same file, bit for bit
+    assert load_generator("tiny-x4").config == want.config
+    assert [r["path"] for r in server.log] == ["/files/tiny-x4.pth"]  # fetched once, then cached
+
+    compact = _safetensors_bytes(_srvgg_state(upscale=3), tmp_path)
+    _serve(server, "tiny-compact", compact, path="/f/tiny-compact.safetensors", arch="SRVGGNetCompact",
+           arch_kwargs=dict(num_feat=4, num_conv=2, upscale=3), scale=3)
+    assert load_generator("tiny-compact").config["upscale"] == 3
+    _serve(server, "liar", compact, path="/f/liar.safetensors", scale=4)  # says RRDBNet x4
+    with pytest.raises(WeightsFileError, match=r"liar: the registry says RRDBNet x4, but .*liar\.safetensors holds SRVGGNetCompact"):
+        load_generator("liar")
+    with pytest.raises(WeightsFileError, match=r"a UNetDiscriminatorSN discriminator.*load_discriminator\('RealESRGAN_x4plus_netD'\)"):
+        load_generator("RealESRGAN_x4plus_netD")
+    with pytest.raises(UnknownModelError, match="Did you mean 'tiny-x4'"):
+        load_generator("tiny-x5")
+    assert len(server.log) == 3  # no request for the discriminator or the typo
+
+
+def test_readme_table_lists_every_model_as_the_registry_has_it():
+    from tests.conftest import ROOT
+
+    lines = ["| name | arch | scale | params | licence | what it is for |", "|---|---|---|---|---|---|"]
+    for e in MODELS.values():
+        scale = f"x{e.scale}" if e.kind == "generator" else "discriminator"
+        lines.append(f"| `{e.name}` | {e.arch} | {scale} | {e.params:,} | {e.license} | {e.description} |")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Pretrained models"):readme.index("### Weights files")]
+    assert "\n".join(lines) in section

@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras_esrgan.images import ImageTooLargeError
 from keras_esrgan.inference.runtime import BYTES_PER_PIXEL, NetworkRunner
 from keras_esrgan.inference.tiling import DEFAULT_BLEND, DEFAULT_TILE_PAD, plan_tiles, tiled_strips
+from keras_esrgan.interpolation import interpolate_pair
 from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.pixels import IMAGE_DTYPES, as_rgb, luma, pad_to_multiple, quantize, to_float
 from keras_esrgan.weights import load_generator
@@ -164,9 +165,10 @@ class Upscaler:
     precision) and the bfloat16 copy of the weights.
 
     Args:
-        generator: a `keras_esrgan.models.SRGenerator` such as `RRDBNet` (3 channels in and out,
-            any scale, any dtype policy) or the path of a weights file (anything
-            `load_generator` reads).
+        generator: a `keras_esrgan.models.SRGenerator` such as `RRDBNet` or `SRVGGNetCompact`
+            (3 channels in and out, any scale, any dtype policy), the path of a weights file
+            (anything `load_generator` reads), or a model-zoo name (`"realesr-general-x4v3"`,
+            `"RealESRGAN_x4plus"`, ...: downloaded, verified and cached on first use).
         tile: low-resolution pixels each window adds (square), as Real-ESRGAN's `--tile`: the
             network sees `(tile + 2 * tile_pad + blend)^2` windows. `None` (default): automatic,
             the whole image in one pass when its padded size is at most `max_tile_pixels`, else
@@ -191,6 +193,11 @@ class Upscaler:
             `memory_needed`) may take; an image over it is refused with `ImageTooLargeError`
             before any work. Default: `DEFAULT_MEMORY_SHARE` (80%) of the machine's memory
             (`physical_memory`, the cgroup limit in a container).
+        strength: with a model-zoo name whose entry declares an interpolable `pair`, blend
+            the two: `strength * name + (1 - strength) * pair` (`interpolate_pair`), computed
+            once here. Real-ESRGAN's denoise strength on `"realesr-general-x4v3"` (1: full
+            denoising, 0: its weak-denoise pair); GAN vs PSNR on `"RealESRGAN_x4plus"`. None
+            (default): the model alone.
 
     Attributes:
         runner: the `NetworkRunner` that runs the windows (`runner.refresh()` after the
@@ -231,6 +238,7 @@ class Upscaler:
         max_tile_pixels=None,
         blend=DEFAULT_BLEND,
         max_memory=None,
+        strength=None,
     ):
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"alpha_mode must be one of {ALPHA_MODES}, got {alpha_mode!r}")
@@ -249,7 +257,10 @@ class Upscaler:
         if max_tile_pixels is not None and max_tile_pixels < 1:
             raise ValueError(f"max_tile_pixels must be at least 1, got {max_tile_pixels}")
 
-        if isinstance(generator, (str, os.PathLike)):
+        if strength is not None:
+            # Once per Upscaler: the blended weights are what the runner traces and copies.
+            generator = interpolate_pair(generator, strength)
+        elif isinstance(generator, (str, os.PathLike)):
             # float32 weights: the bf16 copy is made from them, and the fp32 fallback uses them.
             generator = load_generator(generator)
         if not isinstance(generator, SRGenerator):

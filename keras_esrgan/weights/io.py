@@ -1,4 +1,10 @@
-"""Load and save RRDBNet generators in every format people have them in."""
+"""Load and save generators (RRDBNet, SRVGGNetCompact) in every format people have them in.
+
+`load_generator` takes a model-zoo name (`keras_esrgan.pretrained`: downloaded, verified and
+cached) or a file: PyTorch `.pth`, `.safetensors`, keras_esrgan's `.keras` / `.weights.h5`, or an
+ncnn `.param` (with its `.bin`); it reads the architecture off the file and builds the matching
+generator.
+"""
 
 import io
 import json
@@ -10,25 +16,64 @@ import keras
 
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import RRDBNet
+from keras_esrgan.models.srvgg import SRVGGNetCompact
+# The zoo's download module imports keras_esrgan.weights (layout checks), which imports this
+# one: bound as a module and read at call time, it works whichever package is imported first.
+import keras_esrgan.pretrained.download as zoo_download
+from keras_esrgan.pretrained.registry import MODELS
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
     check_architecture,
+    detect_layout,
     generator_convs,
     infer_architecture,
     resolve_scale,
     to_canonical,
     unwrap_state_dict,
 )
+from keras_esrgan.weights.ncnn import read_ncnn
+from keras_esrgan.weights.srvgg_layout import (
+    SRVGG_DEFAULTS,
+    assign_srvgg_state_dict,
+    check_srvgg_architecture,
+    infer_srvgg_architecture,
+    is_srvgg_state_dict,
+    srvgg_state_dict,
+    weights_h5_srvgg_architecture,
+)
 from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
 from keras_esrgan.weights.torch_pickle import INFLATION_SLACK, MAX_INFLATION, load_torch_file
 
 _ARCH_KEYS = ("num_in_ch", "num_out_ch", "scale", "num_feat", "num_block", "num_grow_ch")
+# What an SRVGGNetCompact file may leave open (relu/leakyrelu leave no weights; the last conv's
+# outputs are num_out_ch x upscale**2); the rest is read off the file.
+_SRVGG_KEYS = ("act_type", "num_out_ch", "upscale")
+_GENERATOR_CLASSES = {"RRDBNet": RRDBNet, "SRVGGNetCompact": SRVGGNetCompact}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_NCNN_MAGIC = b"7767517"
+# Key patterns of other super-resolution networks people try to load, to name them in the error.
+_FOREIGN = (
+    (("residual_group",), "SwinIR/HAT-style transformer"),
+    (("head.0.weight", "tail."), "EDSR/RCAN-style (head/body/tail) network"),
+    (("conv_first.weight", "body.0.conv1.weight"), "SRResNet/MSRResNet"),
+    (("upconv1.weight", "conv_first.weight", "body.0.conv1."), "SRResNet/MSRResNet"),
+)
+_SUPPORTED = (
+    "keras_esrgan loads RRDBNet (ESRGAN, Real-ESRGAN x4plus/x2plus/anime_6B, BSRGAN...) and "
+    "SRVGGNetCompact (realesr-animevideov3, realesr-general-x4v3) generators"
+)
 
 
 def _sniff(path):
     """Return the format of `path`: "keras", "h5", "torch" or "safetensors"."""
     lower = path.lower()
+    if lower.endswith(".param"):
+        return "ncnn"
+    if lower.endswith(".bin") and os.path.isfile(path[:-4] + ".param"):
+        raise WeightsFileError(
+            f"{os.path.basename(path)}: the weights of the ncnn model "
+            f"{os.path.basename(path[:-4])}.param: pass the .param file (the .bin beside it is read too)"
+        )
     if lower.endswith(".keras"):
         return "keras"
     if lower.endswith(".h5"):
@@ -39,6 +84,8 @@ def _sniff(path):
         return "torch"
     with open(path, "rb") as fh:
         head = fh.read(16)
+    if head.startswith(_NCNN_MAGIC):
+        return "ncnn"
     if head.startswith(_HDF5_SIGNATURE):
         return "h5"
     if zipfile.is_zipfile(path):
@@ -50,36 +97,69 @@ def _sniff(path):
         return "safetensors"
     raise WeightsFileError(
         f"{os.path.basename(path)}: not a weights file keras_esrgan can read (.pth/.pt, "
-        ".safetensors, .keras or .weights.h5)"
+        ".safetensors, .keras, .weights.h5 or an ncnn .param)"
     )
 
 
-def read_state_dict(path):
-    """Read a PyTorch or safetensors generator file as a canonical (BasicSR-named) state dict.
+def _foreign_architecture(state):
+    keys = list(state)
+    for needles, arch in _FOREIGN:
+        if all(any(needle in key for key in keys) for needle in needles):
+            return arch
+    return None
 
-    Args:
-        path: a `.pth`/`.pt` (zip or legacy) or `.safetensors` file of any known layout.
 
-    Returns:
-        dict `conv_first.weight` -> numpy array `[out, in, kh, kw]`, ... (see `layouts`).
-    """
-    path = os.fspath(path)
-    name = os.path.basename(path)
+def _flat_state_dict(path, name):
+    """The flat state dict of a PyTorch/safetensors file (nesting and `module.` removed)."""
     kind = _sniff(path)
     if kind == "torch":
         obj = load_torch_file(path)
     elif kind == "safetensors":
         obj = load_safetensors(path)
     else:
-        raise WeightsFileError(f"{name}: a Keras file, not a PyTorch/safetensors state dict")
-    return to_canonical(unwrap_state_dict(obj, name), name)
+        raise WeightsFileError(f"{name}: a {kind} file, not a PyTorch/safetensors state dict")
+    return unwrap_state_dict(obj, name)
+
+
+def _canonical(state, name):
+    """A flat generator state dict in BasicSR's names: RRDBNet's renamed, SRVGGNetCompact's as is."""
+    if is_srvgg_state_dict(state):
+        return state
+    if detect_layout(state) is None:
+        arch = _foreign_architecture(state)
+        if arch is not None:
+            raise WeightsFileError(
+                f"{name}: the weights of a {arch} (keys {sorted(state)[:4]}), not a network "
+                f"keras_esrgan implements: {_SUPPORTED}"
+            )
+    return to_canonical(state, name)
+
+
+def read_state_dict(path):
+    """Read a PyTorch or safetensors generator file as a canonical (BasicSR-named) state dict.
+
+    Args:
+        path: a `.pth`/`.pt` (zip or legacy) or `.safetensors` file: an RRDBNet of any known
+            layout, or BasicSR's SRVGGNetCompact (`body.N.weight`), nested or not.
+
+    Returns:
+        dict `conv_first.weight` -> numpy array `[out, in, kh, kw]`, ... (see `layouts`), or
+        SRVGGNetCompact's `body.N.weight` / `body.N.bias` unchanged.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    return _canonical(_flat_state_dict(path, name), name)
 
 
 def assign_state_dict(generator, canonical, name="weights"):
-    """Copy a canonical PyTorch-layout state dict into a built `RRDBNet`, checking every shape.
+    """Copy a canonical PyTorch-layout state dict into a built `RRDBNet` or `SRVGGNetCompact`,
+    checking every shape.
 
-    Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`.
+    Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`
+    (SRVGGNetCompact: see `srvgg_layout.assign_srvgg_state_dict`).
     """
+    if isinstance(generator, SRVGGNetCompact):
+        return assign_srvgg_state_dict(generator, canonical, name)
     expected = set()
     for prefix, conv in generator_convs(generator):
         for suffix, var in (("weight", conv.kernel), ("bias", conv.bias)):
@@ -104,11 +184,14 @@ def assign_state_dict(generator, canonical, name="weights"):
 
 
 def state_dict(generator):
-    """Export an `RRDBNet`'s weights as a BasicSR-named, PyTorch-layout dict of float32 arrays.
+    """Export an `RRDBNet`'s (or `SRVGGNetCompact`'s) weights as a BasicSR-named, PyTorch-layout
+    dict of float32 arrays.
 
-    The result loads into BasicSR/Real-ESRGAN's `RRDBNet` with `load_state_dict` (after
-    `torch.from_numpy`), and back into keras_esrgan with `load_generator`.
+    The result loads into BasicSR/Real-ESRGAN's `RRDBNet` (`SRVGGNetCompact`) with
+    `load_state_dict` (after `torch.from_numpy`), and back into keras_esrgan with `load_generator`.
     """
+    if isinstance(generator, SRVGGNetCompact):
+        return srvgg_state_dict(generator)
     out = {}
     for prefix, conv in generator_convs(generator):
         out[f"{prefix}.weight"] = np.asarray(conv.kernel.numpy(), "float32").transpose(3, 2, 0, 1)
@@ -180,11 +263,15 @@ def _keras_archive_architecture(path, name):
             if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
                 raise WeightsFileError(f"{name}: config.json is not a Keras model config")
             kind = config.get("class_name")
-            if kind != "RRDBNet":
-                raise WeightsFileError(f"{name}: holds a {str(kind)[:60]}, not an RRDBNet")
-            defaults = dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)
-            arch = {k: config["config"].get(k, v) for k, v in defaults.items()}
-            parameters = check_architecture(arch, name)
+            if kind == "RRDBNet":
+                defaults = dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)
+                arch = {k: config["config"].get(k, v) for k, v in defaults.items()}
+                parameters = check_architecture(arch, name)
+            elif kind == "SRVGGNetCompact":
+                arch = {k: config["config"].get(k, v) for k, v in SRVGG_DEFAULTS.items()}
+                parameters = check_srvgg_architecture(arch, name)
+            else:
+                raise WeightsFileError(f"{name}: holds a {str(kind)[:60]}, not an RRDBNet or SRVGGNetCompact")
             if "model.weights.h5" in infos:
                 with archive.open(infos["model.weights.h5"]) as member, h5py.File(member, "r") as h5file:
                     _check_declared_values(h5file, parameters, name)
@@ -197,25 +284,152 @@ def _keras_archive_architecture(path, name):
     return arch
 
 
-def load_generator(path, **overrides):
-    """Build an `RRDBNet` and fill it with the weights of `path`.
+def _zoo_entry(source):
+    """The registry entry `source` names when it is not an existing file, else None."""
+    if isinstance(source, str) and source in MODELS and not os.path.exists(source):
+        return MODELS[source]
+    return None
+
+
+def _split_overrides(overrides, arch, name):
+    """The overrides that apply to `arch`; a clear error for those of the other architecture."""
+    allowed = _ARCH_KEYS if arch == "RRDBNet" else _SRVGG_KEYS
+    foreign = sorted(set(overrides) - set(allowed))
+    if foreign:
+        raise WeightsFileError(
+            f"{name}: holds an {arch}, whose architecture is read from the file; {foreign} "
+            f"cannot be set (only {list(allowed)} when the file is ambiguous)"
+        )
+    return dict(overrides)
+
+
+def _check_conflicts(model, overrides, name):
+    conflicts = {k: v for k, v in overrides.items() if model.config.get(k, v) != v}
+    if conflicts:
+        raise WeightsFileError(f"{name}: is {model.describe()}, not {conflicts}")
+
+
+def _load_keras(path, name, overrides, dtype):
+    _keras_archive_architecture(path, name)
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a foreign or broken archive
+        raise WeightsFileError(f"{name}: cannot load this .keras file ({err})") from err
+    if not isinstance(model, tuple(_GENERATOR_CLASSES.values())):
+        raise WeightsFileError(f"{name}: holds a {type(model).__name__}, not an RRDBNet or SRVGGNetCompact")
+    _check_conflicts(model, overrides, name)
+    # Loaded in the policy it was saved with; copied into the one asked for.
+    return model if dtype is None else model.with_policy(dtype)
+
+
+def _load_weights_h5(path, name, overrides, dtype):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5file:
+            if "conv_first" not in h5file and "body" in h5file and "activations" in h5file:
+                arch = weights_h5_srvgg_architecture(h5file, name)
+                overrides = _split_overrides(overrides, "SRVGGNetCompact", name)
+                conflicts = {k: v for k, v in overrides.items() if arch[k] != v}
+                if conflicts:
+                    raise WeightsFileError(f"{name}: holds an SRVGGNetCompact with {arch}, not {conflicts}")
+                _check_declared_values(h5file, check_srvgg_architecture(arch, name), name)
+                cls = SRVGGNetCompact
+            else:
+                overrides = _split_overrides(overrides, "RRDBNet", name)
+                found = _weights_h5_architecture(h5file, name)
+                arch = {k: found[k] for k in ("num_feat", "num_out_ch", "num_block", "num_grow_ch")}
+                arch.update(overrides)
+                arch["scale"], arch["num_in_ch"] = resolve_scale(
+                    found["first_in"], arch["num_out_ch"], overrides.get("scale"),
+                    overrides.get("num_in_ch"), name,
+                )
+                _check_declared_values(h5file, check_architecture(arch, name), name)
+                cls = RRDBNet
+    except OSError as err:
+        raise WeightsFileError(f"{name}: not a readable HDF5 file ({err})") from err
+    model = cls(**arch, dtype=dtype)
+    try:
+        model.load_weights(path)
+    except Exception as err:
+        raise WeightsFileError(f"{name}: does not fit {model.describe()} ({err})") from err
+    return model
+
+
+def _load_ncnn(path, name, overrides, dtype, drop_output_resize):
+    found = read_ncnn(path)
+    if found.output_resize is not None and not drop_output_resize:
+        network = found.config["scale" if found.arch == "RRDBNet" else "upscale"]
+        factor = found.output_resize["factor"]
+        raise WeightsFileError(
+            f"{name}: this ncnn graph is the x{network} {found.arch} followed by a fixed "
+            f"{found.output_resize['mode']} resize of its output by {factor:g} (x{found.scale:g} in "
+            f"all): it holds no x{found.scale:g} weights, and keras_esrgan generators end at the "
+            f"network. Load the x{network} network with load_generator(path, "
+            f"drop_output_resize=True) and ask the Upscaler for the final size: "
+            f"Upscaler(net)(image, outscale={found.scale:g}) (CLI: --outscale {found.scale:g}), "
+            "which resizes with antialiased bicubic, not ncnn's plain bicubic"
+        )
+    model = _GENERATOR_CLASSES[found.arch](**found.config, dtype=dtype)
+    _check_conflicts(model, _split_overrides(overrides, found.arch, name), name)
+    assign_state_dict(model, found.state_dict, name)
+    return model
+
+
+def _load_state_dict_file(path, name, overrides, dtype):
+    state = _flat_state_dict(path, name)
+    if is_srvgg_state_dict(state):
+        overrides = _split_overrides(overrides, "SRVGGNetCompact", name)
+        arch = infer_srvgg_architecture(state, name, **overrides)
+        check_srvgg_architecture(arch, name)
+        model = SRVGGNetCompact(**arch, dtype=dtype)
+        assign_srvgg_state_dict(model, state, name)
+        return model
+    canonical = _canonical(state, name)
+    overrides = _split_overrides(overrides, "RRDBNet", name)
+    arch = infer_architecture(
+        canonical, name, scale=overrides.get("scale"), num_in_ch=overrides.get("num_in_ch")
+    )
+    arch.update(overrides)
+    check_architecture(arch, name)
+    model = RRDBNet(**arch, dtype=dtype)
+    assign_state_dict(model, canonical, name)
+    return model
+
+
+def load_generator(path, *, drop_output_resize=False, **overrides):
+    """Build the generator a weights file (or model-zoo name) holds and fill it with its weights.
 
     Args:
-        path: weights file: PyTorch `.pth`/`.pt` (zip or legacy pickle; read without torch and
-            without running pickled code), `.safetensors`, or keras_esrgan's own `.keras` /
-            `.weights.h5`. Any of the three RRDBNet state-dict layouts (old ESRGAN, ESRGAN repo,
-            BasicSR/Real-ESRGAN), optionally nested under `params_ema`/`params`.
-        **overrides: RRDBNet arguments. The architecture is inferred from the file; pass
-            `scale=`/`num_in_ch=` only when conv_first's input channels are ambiguous, and
-            `dtype=` (e.g. `"mixed_bfloat16"`) to choose the compute precision.
+        path: a model-zoo name (`"RealESRGAN_x4plus"`, `"realesr-general-x4v3"`, ... see
+            `keras_esrgan.pretrained.MODELS`; downloaded, verified and cached on first use),
+            or a weights file: PyTorch `.pth`/`.pt` (zip or legacy pickle; read without torch
+            and without running pickled code), `.safetensors`, keras_esrgan's own `.keras` /
+            `.weights.h5`, or an ncnn `.param` (its `.bin` beside it). RRDBNet in any of its
+            three state-dict layouts (old ESRGAN, ESRGAN repo, BasicSR/Real-ESRGAN) or BasicSR's
+            SRVGGNetCompact (`body.N.weight`), optionally nested under `params_ema`/`params`.
+            An existing file wins over a model of the same name.
+        drop_output_resize: for an ncnn graph that resizes the network's output by a fixed
+            factor (Real-ESRGAN's ncnn `realesr-animevideov3-x2/x3`: the x4 network, then a
+            bicubic x0.5/x0.75), return the network without the resize; without it such a file
+            is refused, saying so.
+        **overrides: only for files that leave the architecture open. RRDBNet: `scale=`/
+            `num_in_ch=` when conv_first's input channels are ambiguous. SRVGGNetCompact:
+            `act_type="relu"`/`"leakyrelu"` for files without PReLU weights, `num_out_ch=`/
+            `upscale=` for an ambiguous last conv. Any generator: `dtype=` (e.g.
+            `"mixed_bfloat16"`) to choose the compute precision.
 
     Returns:
-        A built `RRDBNet`.
+        A built `RRDBNet` or `SRVGGNetCompact`.
 
     Raises:
-        FileNotFoundError: `path` does not exist.
-        WeightsFileError: unreadable, truncated or unsafe file, unknown layout, a
-            discriminator's weights, or shapes that do not fit the architecture.
+        FileNotFoundError: neither an existing file nor a registered name
+            (`keras_esrgan.pretrained.UnknownModelError`, listing close names).
+        WeightsFileError: unreadable, truncated or unsafe file, unknown layout, another
+            architecture (named when recognised), a discriminator's weights, or shapes that do
+            not fit the architecture.
+        keras_esrgan.pretrained.PretrainedError: a zoo download failed or did not verify
+            (`OfflineError` says where to put the file by hand).
 
     Example (the architecture comes from the file: ESRGAN's has 23 blocks of 64 features, this
     stand-in 2 of 8):
@@ -225,61 +439,45 @@ def load_generator(path, **overrides):
     >>> lr = np.zeros((12, 10, 3), "float32")          # (H, W, 3) float32 in [0, 1]
     >>> net(lr[None]).shape
     TensorShape([1, 48, 40, 3])
+
+    By name, from the model zoo (here offline, so the error says how to get the file):
+    >>> load_generator("realesr-general-x4v3")
+    Traceback (most recent call last):
+    ...
+    keras_esrgan.pretrained.errors.OfflineError: ...realesr-general-x4v3.pth...
     """
-    path = os.fspath(path)
+    source = os.fspath(path)
+    dtype = overrides.pop("dtype", None)
+    unknown = set(overrides) - set(_ARCH_KEYS) - set(_SRVGG_KEYS)
+    if unknown:
+        raise TypeError(f"load_generator: unknown arguments {sorted(unknown)}")
+    entry = _zoo_entry(source)
+    if entry is not None:
+        if entry.kind != "generator":
+            raise WeightsFileError(
+                f"{source}: a {entry.arch} {entry.kind}, not a generator: load it with "
+                f"keras_esrgan.load_discriminator({source!r})"
+            )
+        if entry.arch == "SRVGGNetCompact" and entry.config["act_type"] != "prelu":
+            overrides.setdefault("act_type", entry.config["act_type"])  # no weights tell it
+    path = os.fspath(zoo_download.resolve(source))
     name = os.path.basename(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
-    dtype = overrides.pop("dtype", None)
-    unknown = set(overrides) - set(_ARCH_KEYS)
-    if unknown:
-        raise TypeError(f"load_generator: unknown arguments {sorted(unknown)}")
     kind = _sniff(path)
-
     if kind == "keras":
-        _keras_archive_architecture(path, name)
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as err:  # Keras raises many types for a foreign or broken archive
-            raise WeightsFileError(f"{name}: cannot load this .keras file ({err})") from err
-        if not isinstance(model, RRDBNet):
-            raise WeightsFileError(f"{name}: holds a {type(model).__name__}, not an RRDBNet")
-        conflicts = {k: v for k, v in overrides.items() if model.config[k] != v}
-        if conflicts:
-            raise WeightsFileError(f"{name}: is {model.describe()}, not {conflicts}")
-        # Loaded in the policy it was saved with; copied into the one asked for.
-        return model if dtype is None else model.with_policy(dtype)
+        model = _load_keras(path, name, overrides, dtype)
     elif kind == "h5":
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as h5file:
-                found = _weights_h5_architecture(h5file, name)
-                arch = {k: found[k] for k in ("num_feat", "num_out_ch", "num_block", "num_grow_ch")}
-                arch.update(overrides)
-                arch["scale"], arch["num_in_ch"] = resolve_scale(
-                    found["first_in"], arch["num_out_ch"], overrides.get("scale"),
-                    overrides.get("num_in_ch"), name,
-                )
-                _check_declared_values(h5file, check_architecture(arch, name), name)
-        except OSError as err:
-            raise WeightsFileError(f"{name}: not a readable HDF5 file ({err})") from err
-        model = RRDBNet(**arch, dtype=dtype)
-        try:
-            model.load_weights(path)
-        except Exception as err:
-            raise WeightsFileError(f"{name}: does not fit {model.describe()} ({err})") from err
-        return model
+        model = _load_weights_h5(path, name, overrides, dtype)
+    elif kind == "ncnn":
+        model = _load_ncnn(path, name, overrides, dtype, drop_output_resize)
     else:
-        canonical = read_state_dict(path)
-        arch = infer_architecture(
-            canonical, name, scale=overrides.get("scale"), num_in_ch=overrides.get("num_in_ch")
+        model = _load_state_dict_file(path, name, overrides, dtype)
+    if entry is not None and (type(model).__name__ != entry.arch or model.scale != entry.scale):
+        raise WeightsFileError(
+            f"{source}: the registry says {entry.arch} x{entry.scale}, but {path} holds "
+            f"{model.describe()}: fix the entry (keras_esrgan.pretrained.register) or the file"
         )
-        arch.update(overrides)
-        check_architecture(arch, name)
-
-    model = RRDBNet(**arch, dtype=dtype)
-    assign_state_dict(model, canonical, name)
     return model
 
 
@@ -309,10 +507,10 @@ def _keras_bytes(generator, kind):
 
 
 def save_generator(generator, path, overwrite=True):
-    """Save an `RRDBNet` atomically; the format follows the extension.
+    """Save an `RRDBNet` or `SRVGGNetCompact` atomically; the format follows the extension.
 
     Args:
-        generator: a built `RRDBNet`.
+        generator: a built `RRDBNet` or `SRVGGNetCompact`.
         path: `.keras` (architecture + weights), `.weights.h5` (Keras weights only), or
             `.safetensors` (BasicSR key names and PyTorch layout, for use from PyTorch).
         overwrite: replace an existing file; with False a file that exists when the save

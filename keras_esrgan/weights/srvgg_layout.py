@@ -234,3 +234,111 @@ def srvgg_from_state_dict(state, name="weights", dtype=None, **overrides):
     model = SRVGGNetCompact(**arch, dtype=dtype)
     assign_srvgg_state_dict(model, state, name)
     return model
+
+
+# Largest SRVGGNetCompact a weights file may describe: the released models have num_feat 64
+# and num_conv 16 or 32; the limits are 16x those, and the parameter limit is RRDBNet's (2^28,
+# 1 GiB of float32), so no few-KB file (a .keras config, an .h5 header) makes the loader build
+# a model of tens of GB before its weights are read.
+SRVGG_LIMITS = dict(num_in_ch=64, num_out_ch=64, num_feat=1024, num_conv=512)
+SRVGG_DEFAULTS = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")
+
+
+def srvgg_parameter_count(arch):
+    """Number of parameters of `SRVGGNetCompact(**arch)`, computed without building it.
+
+    Example:
+    >>> srvgg_parameter_count(dict(SRVGG_DEFAULTS, num_conv=32))   # realesr-general-x4v3
+    1213296
+    """
+    nf = arch["num_feat"]
+    act = nf if arch["act_type"] == "prelu" else 0
+    return (
+        9 * arch["num_in_ch"] * nf + nf + act
+        + arch["num_conv"] * (9 * nf * nf + nf + act)
+        + 9 * nf * arch["num_out_ch"] * arch["upscale"] ** 2 + arch["num_out_ch"] * arch["upscale"] ** 2
+    )
+
+
+def check_srvgg_architecture(arch, name="weights"):
+    """Refuse an SRVGGNetCompact architecture read from a file before anything is built.
+
+    Returns:
+        The parameter count.
+
+    Raises:
+        WeightsFileError: a value that is not a positive int (num_conv: >= 0), over
+            `SRVGG_LIMITS`, an upscale other than 1..4, an unknown act_type, or more than
+            `layouts.MAX_PARAMETERS` parameters.
+    """
+    from keras_esrgan.weights.layouts import MAX_PARAMETERS
+
+    for key, limit in SRVGG_LIMITS.items():
+        value = arch.get(key)
+        low = 0 if key == "num_conv" else 1
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise WeightsFileError(f"{name}: {key}={str(value)[:40]!r} is not an integer >= {low}")
+        if value > limit:
+            raise WeightsFileError(
+                f"{name}: describes an SRVGGNetCompact with {key}={value:,}, over the limit of "
+                f"{limit} (released models: num_feat 64, num_conv 16 or 32): corrupt or hostile file"
+            )
+    if arch.get("upscale") not in (1, 2, 3, 4) or isinstance(arch.get("upscale"), bool):
+        raise WeightsFileError(f"{name}: upscale must be 1, 2, 3 or 4, got {str(arch.get('upscale'))[:20]!r}")
+    if arch.get("act_type") not in ACT_TYPES:
+        raise WeightsFileError(f"{name}: act_type must be one of {ACT_TYPES}, got {str(arch.get('act_type'))[:20]!r}")
+    count = srvgg_parameter_count(arch)
+    if count > MAX_PARAMETERS:
+        raise WeightsFileError(
+            f"{name}: this SRVGGNetCompact would have {count:,} parameters, over the limit of "
+            f"{MAX_PARAMETERS:,}: corrupt or hostile file"
+        )
+    return count
+
+
+_H5_ACTIVATIONS = {"p_re_lu": "prelu", "re_lu": "relu", "leaky_re_lu": "leakyrelu"}
+
+
+def _h5_order(names):
+    # Keras names sibling layers conv2d, conv2d_1, ..., conv2d_10: sort by the number, not the text.
+    def index(key):
+        head, _, tail = key.rpartition("_")
+        return int(tail) + 1 if head and tail.isdigit() else 0
+
+    return sorted(names, key=index)
+
+
+def weights_h5_srvgg_architecture(h5file, name="weights"):
+    """SRVGGNetCompact's constructor arguments read off its Keras `.weights.h5` (an open h5py File).
+
+    Keras stores the convs under `body/conv2d*` and the activations under `activations/*`,
+    whose class names (`p_re_lu`, `re_lu`, `leaky_re_lu`) give `act_type`.
+
+    Raises:
+        WeightsFileError: not the `.weights.h5` of a keras_esrgan SRVGGNetCompact.
+    """
+    try:
+        convs = _h5_order(k for k in h5file["body"].keys() if k.startswith("conv2d"))
+        acts = _h5_order(h5file["activations"].keys()) if "activations" in h5file else []
+        kinds = {_H5_ACTIVATIONS.get(a.rstrip("0123456789").rstrip("_")) for a in acts}
+        if len(convs) < 2 or len(kinds) != 1 or None in kinds or len(acts) != len(convs) - 1:
+            raise WeightsFileError(
+                f"{name}: not the .weights.h5 of a keras_esrgan SRVGGNetCompact (convs {convs[:4]}, "
+                f"activations {acts[:4]})"
+            )
+        first = h5file[f"body/{convs[0]}/vars/0"].shape
+        last = h5file[f"body/{convs[-1]}/vars/0"].shape
+        num_in_ch, num_feat, last_out = int(first[2]), int(first[3]), int(last[3])
+    except WeightsFileError:
+        raise
+    except (KeyError, IndexError, OSError, TypeError, ValueError, AttributeError) as err:
+        raise WeightsFileError(
+            f"{name}: not the .weights.h5 of a keras_esrgan SRVGGNetCompact ({type(err).__name__}: {err})"
+        ) from err
+    root = int(round(np.sqrt(last_out / num_in_ch)))
+    if root not in (1, 2, 3, 4) or num_in_ch * root * root != last_out:
+        raise WeightsFileError(f"{name}: the last conv has {last_out} outputs: not {num_in_ch} x upscale**2")
+    return dict(
+        num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_conv=len(convs) - 2,
+        upscale=root, act_type=kinds.pop(),
+    )
