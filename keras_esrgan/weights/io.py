@@ -9,7 +9,7 @@ import numpy as np
 import keras
 
 from keras_esrgan.atomic import write_bytes
-from keras_esrgan.models.rrdbnet import RRDBNet
+from keras_esrgan.models.rrdbnet import SPACE_TO_DEPTH_MARKER, RRDBNet, fold_unshuffle, unfold_unshuffle
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
     check_architecture,
@@ -78,7 +78,9 @@ def read_state_dict(path):
 def assign_state_dict(generator, canonical, name="weights"):
     """Copy a canonical PyTorch-layout state dict into a built `RRDBNet`, checking every shape.
 
-    Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`.
+    Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`;
+    conv_first's input channels of an x2/x1 model are reordered from `pixel_unshuffle` to
+    `tf.nn.space_to_depth` order (`fold_unshuffle`), which the Keras model's input stage uses.
     """
     expected = set()
     for prefix, conv in generator_convs(generator):
@@ -95,6 +97,8 @@ def assign_state_dict(generator, canonical, name="weights"):
                     f"{name}: '{key}' has shape {tuple(canonical[key].shape)} (PyTorch layout), "
                     f"which does not fit {generator.describe()} (Keras shape {tuple(var.shape)})"
                 )
+            if key == "conv_first.weight":
+                value = fold_unshuffle(value, generator.unshuffle_factor)
             var.assign(value)
     extra = sorted(set(canonical) - expected)
     if extra:
@@ -107,11 +111,15 @@ def state_dict(generator):
     """Export an `RRDBNet`'s weights as a BasicSR-named, PyTorch-layout dict of float32 arrays.
 
     The result loads into BasicSR/Real-ESRGAN's `RRDBNet` with `load_state_dict` (after
-    `torch.from_numpy`), and back into keras_esrgan with `load_generator`.
+    `torch.from_numpy`), and back into keras_esrgan with `load_generator`, bit for bit
+    (conv_first's space_to_depth channel order is unfolded back to `pixel_unshuffle`'s).
     """
     out = {}
     for prefix, conv in generator_convs(generator):
-        out[f"{prefix}.weight"] = np.asarray(conv.kernel.numpy(), "float32").transpose(3, 2, 0, 1)
+        kernel = np.asarray(conv.kernel.numpy(), "float32")
+        if prefix == "conv_first":
+            kernel = unfold_unshuffle(kernel, generator.unshuffle_factor)
+        out[f"{prefix}.weight"] = kernel.transpose(3, 2, 0, 1)
         out[f"{prefix}.bias"] = np.asarray(conv.bias.numpy(), "float32")
     return out
 
@@ -145,9 +153,11 @@ def _check_declared_values(h5file, parameters, name):
 
     total = 0
 
-    def visit(_, obj):
+    def visit(path, obj):
         nonlocal total
         if isinstance(obj, h5py.Dataset):
+            if path.endswith(SPACE_TO_DEPTH_MARKER) and obj.size == 1:
+                return  # the model's one-value marker beside its weights, not a parameter
             total += int(obj.size or 0)
 
     try:
