@@ -7,7 +7,9 @@ TFLite builtin ops: Select TF (Flex) ops do not run in LiteRT on Android, so a g
 them must fail here, at export, not in the app.
 """
 
+import contextlib
 import datetime
+import io
 import os
 import tempfile
 import time
@@ -37,6 +39,25 @@ _BUILTIN_NAMES = {
 _TYPE_NAMES = {
     value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")
 }
+
+
+# Ops (and the highest version of each) the LiteRT GPU delegate takes, for the ops a generator export can
+# contain. From tensorflow/lite/tools/versioning/gpu_compatibility.cc (`CheckGpuDelegateCompatibility`,
+# which the delegate's model builder runs) and the GPU delegate's documentation ("by default only version
+# 1 of each op; quantized models allow the quantized versions"). Not listed on purpose: GATHER (refused
+# for channel gathers by the delegate on devices; RRDBNet's unshuffle folds it into conv_first instead).
+GPU_DELEGATE_OPS = {
+    "ADD": 2, "CONCATENATION": 2, "CONV_2D": 2, "DEPTH_TO_SPACE": 2, "DEQUANTIZE": 3,
+    "LEAKY_RELU": 2, "MUL": 2, "PRELU": 1, "QUANTIZE": 2, "RESIZE_NEAREST_NEIGHBOR": 3,
+    "SPACE_TO_DEPTH": 2, "SUB": 2,
+}
+# Ops XNNPACK (LiteRT's default CPU delegate) runs in float32, fp16-weight and int8 models.
+XNNPACK_OPS = {
+    "ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "LEAKY_RELU", "MUL", "PRELU",
+    "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR", "SPACE_TO_DEPTH", "SUB",
+}
+
+SHAPE_ARITHMETIC_OPS = {"SHAPE", "SLICE", "STRIDED_SLICE"}
 
 
 class BuiltinOpsError(ValueError):
@@ -166,7 +187,7 @@ def describe_tflite(path_or_bytes):
         with open(path_or_bytes, "rb") as fh:
             data = fh.read()
     model = schema.Model.GetRootAs(data, 0)
-    codes = []
+    codes, versions = [], {}
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
@@ -174,14 +195,21 @@ def describe_tflite(path_or_bytes):
             codes.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
         else:
             codes.append(_BUILTIN_NAMES.get(builtin, f"UNKNOWN_{builtin}"))
+        versions[codes[-1]] = max(versions.get(codes[-1], 0), int(code.Version()))
     operators, tensor_types = {}, {}
     graph = model.Subgraphs(0)
     for i in range(graph.OperatorsLength()):
         name = codes[graph.Operators(i).OpcodeIndex()]
         operators[name] = operators.get(name, 0) + 1
+    max_rank, dynamic = 0, False
     for i in range(graph.TensorsLength()):
-        kind = _TYPE_NAMES[graph.Tensors(i).Type()]
+        t = graph.Tensors(i)
+        kind = _TYPE_NAMES[t.Type()]
         tensor_types[kind] = tensor_types.get(kind, 0) + 1
+        signature = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else t.ShapeAsNumpy()
+        if t.Buffer() == 0 or not model.Buffers(t.Buffer()).DataLength():  # activations, not weights
+            max_rank = max(max_rank, t.ShapeLength())
+            dynamic = dynamic or bool(np.any(np.asarray(signature) < 0))
 
     def tensor(index):
         t = graph.Tensors(index)
@@ -197,10 +225,61 @@ def describe_tflite(path_or_bytes):
 
     return dict(
         operators=dict(sorted(operators.items())),
+        op_versions={name: versions[name] for name in sorted(operators)},
         inputs=[tensor(graph.Inputs(i)) for i in range(graph.InputsLength())],
         outputs=[tensor(graph.Outputs(i)) for i in range(graph.OutputsLength())],
         tensor_types=dict(sorted(tensor_types.items())),
+        max_activation_rank=max_rank,
+        dynamic_shapes=dynamic,
     )
+
+
+def delegate_fitness(path_or_bytes):
+    """Which LiteRT delegates can run the whole `.tflite` model, with the reasons when not.
+
+    GPU: every op in `GPU_DELEGATE_OPS` at a version up to the one listed, static shapes (the
+    delegate plans its buffers once), activations of at most 4 dimensions, and TensorFlow's own
+    offline check (`tf.lite.experimental.Analyzer(gpu_compatibility=True)`, the delegate's
+    `CheckGpuDelegateCompatibility`) without warnings. XNNPACK: every op in `XNNPACK_OPS`.
+
+    Args:
+        path_or_bytes: a `.tflite` file or its bytes.
+
+    Returns:
+        dict `{"gpu": {"fit": bool, "reasons": [...]}, "xnnpack": {...}}`.
+
+    Example:
+    >>> net = keras_esrgan.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    >>> _ = tflite(net, "esrgan_x2.tflite", input_shape=(1, 32, 32, 3))
+    >>> delegate_fitness("esrgan_x2.tflite")["gpu"]
+    {'fit': True, 'reasons': []}
+    """
+    data = path_or_bytes
+    if not isinstance(data, (bytes, bytearray)):
+        with open(path_or_bytes, "rb") as fh:
+            data = fh.read()
+    info = describe_tflite(data)
+    gpu = []
+    for op, version in info["op_versions"].items():
+        if op not in GPU_DELEGATE_OPS:
+            gpu.append(f"{op} is not a GPU delegate op")
+        elif version > GPU_DELEGATE_OPS[op]:
+            gpu.append(f"{op} version {version} > {GPU_DELEGATE_OPS[op]}")
+    if info["dynamic_shapes"]:
+        gpu.append("dynamic shapes: the GPU delegate needs a fixed input shape (export with a fixed tile)")
+    if info["max_activation_rank"] > 4:
+        gpu.append(f"{info['max_activation_rank']}-D tensors (at most 4-D)")
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        tf.lite.experimental.Analyzer.analyze(model_content=bytes(data), gpu_compatibility=True)
+    gpu += sorted({line.strip() for line in report.getvalue().splitlines() if "GPU COMPATIBILITY WARNING" in line})
+    # XNNPACK takes dynamic shapes (it re-plans after a resize); the SHAPE/SLICE arithmetic of a
+    # dynamic export's upsampling sizes stays in LiteRT's own kernels, on a few integers.
+    xnnpack = [
+        f"{op} is not an XNNPACK op" for op in info["operators"]
+        if op not in XNNPACK_OPS and op not in SHAPE_ARITHMETIC_OPS
+    ]
+    return dict(gpu=dict(fit=not gpu, reasons=gpu), xnnpack=dict(fit=not xnnpack, reasons=xnnpack))
 
 
 def check_builtin_ops(path_or_bytes):
@@ -378,6 +457,8 @@ def tflite(
         tile=dict(size=int(tile_size), pad=int(tile_pad)),
         calibration=calibration,
         operators=description["operators"],
+        op_versions=description["op_versions"],
+        delegates=delegate_fitness(model),
         size_bytes=len(model),
         conversion_seconds=round(seconds, 2),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
