@@ -24,7 +24,16 @@ from keras_esrgan.export.savedmodel_export import check_generator, variables_mod
 from keras_esrgan.images import IMAGE_EXTENSIONS, probe_image, read_image
 from keras_esrgan.pixels import as_rgb, to_float
 
-QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
+QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8", "mixed_int8", "int16x8")
+# Calibration tiles for the int8 modes. Each is one forward pass in the calibrator's reference
+# kernels, so their number and size set the conversion time.
+DEFAULT_CALIBRATION_TILES = 16
+# mixed_int8: the debugger's calibration tiles are this size (any size works for a fully
+# convolutional model's per-layer error; time grows with the pixels), and a layer whose int8
+# output error is above MIXED_INT8_RMSE_PER_SCALE quantization steps (rmse / scale; 0.29 is the
+# rounding noise of a perfect int8 layer) stays in float.
+MIXED_INT8_DEBUG_TILE = 32
+MIXED_INT8_RMSE_PER_SCALE = 0.7
 TFLITE_INPUT = "image"
 TFLITE_OUTPUT = "upscaled"
 DEFAULT_TILE_SIZE = 128
@@ -319,6 +328,53 @@ def _converter(generator, input_shape, workdir):
     return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serving_default"])
 
 
+def _mixed_int8(generator, input_shape, workdir, tiles, representative_dataset):
+    """Full int8 except the layers whose int8 error is large, chosen by TFLite's quantization
+    debugger on small calibration tiles; returns `(model bytes, float layer names, seconds)`.
+
+    The debugger runs the int8 model and its float reference side by side on the tiles and
+    reports per-layer output error; layers with `rmse / scale > MIXED_INT8_RMSE_PER_SCALE` go
+    on `denylisted_nodes` and run in float (with QUANTIZE/DEQUANTIZE around them).
+    """
+    started = time.perf_counter()
+    side = MIXED_INT8_DEBUG_TILE * generator.input_multiple
+    small = tiles[:, :side, :side]
+    debug_dir = os.path.join(workdir, "debug")
+    debug_converter = _converter(generator, (1, side, side, generator.num_in_ch), debug_dir)
+    debug_converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    debug_converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+    def debug_dataset():
+        for tile in small:
+            yield [tile[None]]
+
+    debug_converter.representative_dataset = debug_dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=debug_converter, debug_dataset=debug_dataset
+    )
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    import csv
+
+    denylist = []
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        scale = float(row.get("scale") or 0)
+        if scale > 0 and np.sqrt(float(row["mean_squared_error"])) / scale > MIXED_INT8_RMSE_PER_SCALE:
+            denylist.append(row["tensor_name"])
+    seconds = time.perf_counter() - started
+    final_dir = os.path.join(workdir, "final")
+    converter = _converter(generator, input_shape, final_dir)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.representative_dataset = representative_dataset
+    final = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=debug_dataset if input_shape[1] == side else representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylist),
+    )
+    return final.get_nondebug_quantized_model(), denylist, round(seconds, 2)
+
+
 def sidecar_path(path):
     """`model.tflite` -> `model.json`: where `tflite` writes the app-developer metadata."""
     root, ext = os.path.splitext(os.fspath(path))
@@ -331,7 +387,7 @@ def tflite(
     quantization="fp32",
     input_shape=(1, DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE, 3),
     representative_images=None,
-    num_calibration_tiles=16,
+    num_calibration_tiles=DEFAULT_CALIBRATION_TILES,
     tile_size=None,
     tile_pad=DEFAULT_TILE_PAD,
     seed=0,
@@ -386,9 +442,9 @@ def tflite(
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"tflite: quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
-    if quantization == "int8" and representative_images is None:
+    if quantization in ("int8", "mixed_int8", "int16x8") and representative_images is None:
         raise ValueError(
-            "tflite: quantization='int8' calibrates activation ranges and needs "
+            f"tflite: quantization={quantization!r} calibrates activation ranges and needs "
             "representative_images (paths, a folder or arrays of real images)"
         )
     input_shape = _check_input_shape(generator, input_shape)
@@ -406,7 +462,7 @@ def tflite(
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
+        elif quantization in ("int8", "mixed_int8", "int16x8"):
             tile_shape = (
                 input_shape[1] or tile_size,
                 input_shape[2] or tile_size,
@@ -425,10 +481,18 @@ def tflite(
                     yield [tiles[i : i + batch]]
 
             converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                if quantization == "int16x8" else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            ]
             calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed)
         try:
-            model = converter.convert()
+            if quantization == "mixed_int8":
+                model, calibration["float_layers"], calibration["debug_seconds"] = _mixed_int8(
+                    generator, input_shape, workdir, tiles, representative_dataset
+                )
+            else:
+                model = converter.convert()
         except ConverterError as err:
             raise BuiltinOpsError(f"tflite: conversion failed: {_converter_summary(err)}") from err
     seconds = time.perf_counter() - started
