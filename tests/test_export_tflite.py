@@ -373,3 +373,25 @@ def test_a_gather_is_reported_unfit_for_the_gpu_delegate(tmp_path):
     report = delegate_fitness(data)
     assert "GATHER" in describe_tflite(data)["operators"]
     assert not report["gpu"]["fit"] and "GATHER is not a GPU delegate op" in report["gpu"]["reasons"]
+
+
+def test_mixed_int8_and_int16x8_record_their_choices_and_stay_accurate(tmp_path):
+    """mixed_int8 keeps the debugger's worst layers in float (named in the sidecar, with the
+    debugger's time); int16x8 activations beat full int8 (measured 41 vs 33 dB on this model)."""
+    generator = image_like_generator(seed=0)
+    images = set5_crops(TILE, TILE)[:2]
+    reference = keras_uint8(generator, images)
+    psnr = {}
+    for quantization in ("mixed_int8", "int16x8"):
+        path = tmp_path / f"{quantization}.tflite"
+        info = tflite(generator, path, quantization, input_shape=FIXED,
+                      representative_images=calibration_images(), num_calibration_tiles=4)
+        psnr[quantization] = psnr_uint8(litert_uint8(path, images), reference)
+        assert set(check_builtin_ops(path)) <= EXPECTED_OPS
+    assert info["calibration"]["tiles"] == 4
+    mixed = json.loads(open(sidecar_path(tmp_path / "mixed_int8.tflite")).read())["calibration"]
+    assert mixed["float_layers"] and all(isinstance(n, str) for n in mixed["float_layers"])
+    assert mixed["debug_seconds"] > 0
+    print(psnr)
+    assert psnr["int16x8"] >= BOUNDS["int8"] + 5
+    assert psnr["mixed_int8"] >= BOUNDS["int8"]

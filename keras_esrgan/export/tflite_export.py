@@ -31,9 +31,12 @@ DEFAULT_CALIBRATION_TILES = 16
 # mixed_int8: the debugger's calibration tiles are this size (any size works for a fully
 # convolutional model's per-layer error; time grows with the pixels), and a layer whose int8
 # output error is above MIXED_INT8_RMSE_PER_SCALE quantization steps (rmse / scale; 0.29 is the
-# rounding noise of a perfect int8 layer) stays in float.
+# rounding noise of a perfect int8 layer) stays in float, and so do the worst
+# MIXED_INT8_FLOAT_FRACTION of the layers by that error (per-layer errors of a residual trunk are
+# all small while their sum is not: the threshold alone keeps nothing in float).
 MIXED_INT8_DEBUG_TILE = 32
 MIXED_INT8_RMSE_PER_SCALE = 0.7
+MIXED_INT8_FLOAT_FRACTION = 0.25
 TFLITE_INPUT = "image"
 TFLITE_OUTPUT = "upscaled"
 DEFAULT_TILE_SIZE = 128
@@ -357,11 +360,14 @@ def _mixed_int8(generator, input_shape, workdir, tiles, representative_dataset):
     debugger.layer_statistics_dump(dump)
     import csv
 
-    denylist = []
+    errors = {}
     for row in csv.DictReader(io.StringIO(dump.getvalue())):
         scale = float(row.get("scale") or 0)
-        if scale > 0 and np.sqrt(float(row["mean_squared_error"])) / scale > MIXED_INT8_RMSE_PER_SCALE:
-            denylist.append(row["tensor_name"])
+        if scale > 0:
+            errors[row["tensor_name"]] = float(np.sqrt(float(row["mean_squared_error"])) / scale)
+    ranked = sorted(errors, key=errors.get, reverse=True)
+    worst = set(ranked[: int(round(MIXED_INT8_FLOAT_FRACTION * len(ranked)))])
+    denylist = [name for name in ranked if name in worst or errors[name] > MIXED_INT8_RMSE_PER_SCALE]
     seconds = time.perf_counter() - started
     final_dir = os.path.join(workdir, "final")
     converter = _converter(generator, input_shape, final_dir)
@@ -408,10 +414,16 @@ def tflite(
             - `"int8"`: full integer: int8 weights and activations calibrated on
               `representative_images`; float32 input/output with QUANTIZE/DEQUANTIZE at the
               ends. Fastest on NPUs/DSPs, least accurate on the residual trunk.
+            - `"mixed_int8"`: full int8, except the layers TFLite's quantization debugger finds
+              worst on `MIXED_INT8_DEBUG_TILE` calibration tiles (rmse / scale above
+              `MIXED_INT8_RMSE_PER_SCALE`, and the worst `MIXED_INT8_FLOAT_FRACTION`), which
+              stay float (`denylisted_nodes`); the sidecar names them.
+            - `"int16x8"`: int8 weights, int16 activations (TFLite's 16x8 mode; reference
+              kernels on most CPUs, so slow, but far more accurate than int8).
         input_shape: `(batch, H, W, C)`; `None` for a dynamic dimension (the app then calls
             `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
         representative_images: image paths, folders or arrays (see `representative_tiles`);
-            required for `"int8"`, ignored otherwise.
+            required for `"int8"`, `"mixed_int8"` and `"int16x8"`, ignored otherwise.
         num_calibration_tiles: tiles for int8 calibration. Each is one forward pass in the
             calibrator's unaccelerated kernels (tens of seconds for the full model at 128x128),
             so calibration dominates int8 conversion time.
