@@ -33,8 +33,12 @@ setup(
         "tqdm>=4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10", "av>=18"],
+        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10", "av>=18",
+                "tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.32.0"],
         "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        # ONNX export (keras_esrgan.export.onnx) and its check in onnxruntime. These versions install
+        # beside TF 2.21 / numpy 2.4 / protobuf 7 without changing them (pip install --dry-run).
+        "onnx": ["tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.32.0"],
         # PyAV: FFmpeg's libraries inside the wheel, for `keras_esrgan.video`.
         "video": ["av>=18"],
         # Parity checks against PyTorch only; never a runtime dependency.

@@ -4,7 +4,7 @@
     python benchmarks/export.py --weights ~/.cache/keras_esrgan/RealESRGAN_x4plus.safetensors
     python benchmarks/export.py --num_block 4                     # quicker check
 
-For each quantization (fp32, fp16, dynamic_int8, int8) it converts the generator to a fixed
+For each quantization (fp32, fp16, dynamic_int8, int8, mixed_int8, int16x8) it converts the generator to a fixed
 1x128x128x3 `.tflite` (what an app ships), then reports:
 - file size and conversion time (int8 includes calibration on Set14 tiles);
 - LiteRT latency for one 128x128 tile on --threads threads: median of --runs after warm-up,
@@ -30,6 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
+from keras_esrgan.export.tflite_export import DEFAULT_CALIBRATION_TILES, QUANTIZATIONS  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("KERAS_ESRGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -64,9 +65,9 @@ def main(argv=None):
     parser.add_argument("--tile", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--calibration_tiles", type=int, default=16,
+    parser.add_argument("--calibration_tiles", type=int, default=DEFAULT_CALIBRATION_TILES,
                         help="int8 calibration tiles (each a slow, unaccelerated forward pass)")
-    parser.add_argument("--variants", default="fp32,fp16,dynamic_int8,int8")
+    parser.add_argument("--variants", default=",".join(QUANTIZATIONS))
     parser.add_argument("--out_dir", help="keep the artifacts here (default: a temporary folder)")
     args = parser.parse_args(argv)
 
@@ -141,7 +142,15 @@ def main(argv=None):
                      latency, latency / keras_s, float(np.mean(to_fp32)),
                      (errors.mean(), np.percentile(errors, 99), errors.max()),
                      float(np.mean(to_gt)) if args.weights else None))
-        print(f"  {quantization}: done ({path})", flush=True)
+        if quantization == "fp32":
+            tflite_fp32_s = latency
+        vs = f", {latency / tflite_fp32_s:.2f}x TFLite fp32 latency" if "tflite_fp32_s" in locals() else ""
+        extra = ""
+        if info.get("calibration") and "float_layers" in info["calibration"]:
+            extra = (f", {len(info['calibration']['float_layers'])} layers kept in float, debugger "
+                     f"{info['calibration']['debug_seconds']:.0f} s")
+        print(f"  {quantization}: done ({path}){vs}{extra}; conversion {info['conversion_seconds']:.0f} s",
+              flush=True)
 
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     print(f"\n| artifact | size MB | convert s | {tile}x{tile} s | vs Keras | PSNR to fp32 dB | "

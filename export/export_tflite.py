@@ -15,22 +15,28 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from keras_esrgan.export.tflite_export import (  # noqa: E402  (the defaults live in the library)
+    DEFAULT_CALIBRATION_TILES,
+    DEFAULT_TILE_PAD,
+    DEFAULT_TILE_SIZE,
+    QUANTIZATIONS,
+)
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True, help=".pth/.pt/.safetensors/.keras/.weights.h5")
     parser.add_argument("--out", required=True, help="destination .tflite file")
-    parser.add_argument("--quantization", default="fp32",
-                        choices=("fp32", "fp16", "dynamic_int8", "int8"))
-    parser.add_argument("--tile-size", type=int, default=128,
-                        help="input H = W of the fixed-shape model (default 128)")
+    parser.add_argument("--quantization", default=QUANTIZATIONS[0], choices=QUANTIZATIONS)
+    parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE,
+                        help=f"input H = W of the fixed-shape model (default {DEFAULT_TILE_SIZE})")
     parser.add_argument("--dynamic", action="store_true",
                         help="dynamic H and W instead of a fixed tile (the app resizes the input)")
-    parser.add_argument("--tile-pad", type=int, default=24,
+    parser.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD,
                         help="overlap between tiles recorded in the sidecar")
     parser.add_argument("--calibration-images", nargs="+", default=None,
                         help="image files or folders for int8 calibration")
-    parser.add_argument("--num-calibration-tiles", type=int, default=16,
+    parser.add_argument("--num-calibration-tiles", type=int, default=DEFAULT_CALIBRATION_TILES,
                         help="more tiles: steadier ranges, slower conversion")
     args = parser.parse_args(argv)
 

@@ -95,6 +95,7 @@ JOURNEYS = {
     # export/
     "export/export_savedmodel.py": [BUILD, "tests/test_export_serving.py::test_export_savedmodel_script"],
     "export/export_tflite.py": [BUILD, "tests/test_export_tflite.py::test_export_tflite_script"],
+    "export/export_onnx.py": [BUILD, "tests/test_export_onnx.py::test_export_onnx_script_fixed_shape"],
     "export/serving_client.py": ["tests/test_export_serving.py::test_serving_client_script_over_rest_and_grpc"],
 }
 

@@ -7,7 +7,9 @@ TFLite builtin ops: Select TF (Flex) ops do not run in LiteRT on Android, so a g
 them must fail here, at export, not in the app.
 """
 
+import contextlib
 import datetime
+import io
 import os
 import tempfile
 import time
@@ -22,7 +24,19 @@ from keras_esrgan.export.savedmodel_export import check_generator, variables_mod
 from keras_esrgan.images import IMAGE_EXTENSIONS, probe_image, read_image
 from keras_esrgan.pixels import as_rgb, to_float
 
-QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8")
+QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8", "mixed_int8", "int16x8")
+# Calibration tiles for the int8 modes. Each is one forward pass in the calibrator's reference
+# kernels, so their number and size set the conversion time.
+DEFAULT_CALIBRATION_TILES = 16
+# mixed_int8: the debugger's calibration tiles are this size (any size works for a fully
+# convolutional model's per-layer error; time grows with the pixels), and a layer whose int8
+# output error is above MIXED_INT8_RMSE_PER_SCALE quantization steps (rmse / scale; 0.29 is the
+# rounding noise of a perfect int8 layer) stays in float, and so do the worst
+# MIXED_INT8_FLOAT_FRACTION of the layers by that error (per-layer errors of a residual trunk are
+# all small while their sum is not: the threshold alone keeps nothing in float).
+MIXED_INT8_DEBUG_TILE = 32
+MIXED_INT8_RMSE_PER_SCALE = 0.7
+MIXED_INT8_FLOAT_FRACTION = 0.25
 TFLITE_INPUT = "image"
 TFLITE_OUTPUT = "upscaled"
 DEFAULT_TILE_SIZE = 128
@@ -37,6 +51,25 @@ _BUILTIN_NAMES = {
 _TYPE_NAMES = {
     value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")
 }
+
+
+# Ops (and the highest version of each) the LiteRT GPU delegate takes, for the ops a generator export can
+# contain. From tensorflow/lite/tools/versioning/gpu_compatibility.cc (`CheckGpuDelegateCompatibility`,
+# which the delegate's model builder runs) and the GPU delegate's documentation ("by default only version
+# 1 of each op; quantized models allow the quantized versions"). Not listed on purpose: GATHER (refused
+# for channel gathers by the delegate on devices; RRDBNet's unshuffle folds it into conv_first instead).
+GPU_DELEGATE_OPS = {
+    "ADD": 2, "CONCATENATION": 2, "CONV_2D": 2, "DEPTH_TO_SPACE": 2, "DEQUANTIZE": 3,
+    "LEAKY_RELU": 2, "MUL": 2, "PRELU": 1, "QUANTIZE": 2, "RESIZE_NEAREST_NEIGHBOR": 3,
+    "SPACE_TO_DEPTH": 2, "SUB": 2,
+}
+# Ops XNNPACK (LiteRT's default CPU delegate) runs in float32, fp16-weight and int8 models.
+XNNPACK_OPS = {
+    "ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "LEAKY_RELU", "MUL", "PRELU",
+    "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR", "SPACE_TO_DEPTH", "SUB",
+}
+
+SHAPE_ARITHMETIC_OPS = {"SHAPE", "SLICE", "STRIDED_SLICE"}
 
 
 class BuiltinOpsError(ValueError):
@@ -166,7 +199,7 @@ def describe_tflite(path_or_bytes):
         with open(path_or_bytes, "rb") as fh:
             data = fh.read()
     model = schema.Model.GetRootAs(data, 0)
-    codes = []
+    codes, versions = [], {}
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
@@ -174,14 +207,21 @@ def describe_tflite(path_or_bytes):
             codes.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
         else:
             codes.append(_BUILTIN_NAMES.get(builtin, f"UNKNOWN_{builtin}"))
+        versions[codes[-1]] = max(versions.get(codes[-1], 0), int(code.Version()))
     operators, tensor_types = {}, {}
     graph = model.Subgraphs(0)
     for i in range(graph.OperatorsLength()):
         name = codes[graph.Operators(i).OpcodeIndex()]
         operators[name] = operators.get(name, 0) + 1
+    max_rank, dynamic = 0, False
     for i in range(graph.TensorsLength()):
-        kind = _TYPE_NAMES[graph.Tensors(i).Type()]
+        t = graph.Tensors(i)
+        kind = _TYPE_NAMES[t.Type()]
         tensor_types[kind] = tensor_types.get(kind, 0) + 1
+        signature = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else t.ShapeAsNumpy()
+        if t.Buffer() == 0 or not model.Buffers(t.Buffer()).DataLength():  # activations, not weights
+            max_rank = max(max_rank, t.ShapeLength())
+            dynamic = dynamic or bool(np.any(np.asarray(signature) < 0))
 
     def tensor(index):
         t = graph.Tensors(index)
@@ -197,10 +237,61 @@ def describe_tflite(path_or_bytes):
 
     return dict(
         operators=dict(sorted(operators.items())),
+        op_versions={name: versions[name] for name in sorted(operators)},
         inputs=[tensor(graph.Inputs(i)) for i in range(graph.InputsLength())],
         outputs=[tensor(graph.Outputs(i)) for i in range(graph.OutputsLength())],
         tensor_types=dict(sorted(tensor_types.items())),
+        max_activation_rank=max_rank,
+        dynamic_shapes=dynamic,
     )
+
+
+def delegate_fitness(path_or_bytes):
+    """Which LiteRT delegates can run the whole `.tflite` model, with the reasons when not.
+
+    GPU: every op in `GPU_DELEGATE_OPS` at a version up to the one listed, static shapes (the
+    delegate plans its buffers once), activations of at most 4 dimensions, and TensorFlow's own
+    offline check (`tf.lite.experimental.Analyzer(gpu_compatibility=True)`, the delegate's
+    `CheckGpuDelegateCompatibility`) without warnings. XNNPACK: every op in `XNNPACK_OPS`.
+
+    Args:
+        path_or_bytes: a `.tflite` file or its bytes.
+
+    Returns:
+        dict `{"gpu": {"fit": bool, "reasons": [...]}, "xnnpack": {...}}`.
+
+    Example:
+    >>> net = keras_esrgan.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    >>> _ = tflite(net, "esrgan_x2.tflite", input_shape=(1, 32, 32, 3))
+    >>> delegate_fitness("esrgan_x2.tflite")["gpu"]
+    {'fit': True, 'reasons': []}
+    """
+    data = path_or_bytes
+    if not isinstance(data, (bytes, bytearray)):
+        with open(path_or_bytes, "rb") as fh:
+            data = fh.read()
+    info = describe_tflite(data)
+    gpu = []
+    for op, version in info["op_versions"].items():
+        if op not in GPU_DELEGATE_OPS:
+            gpu.append(f"{op} is not a GPU delegate op")
+        elif version > GPU_DELEGATE_OPS[op]:
+            gpu.append(f"{op} version {version} > {GPU_DELEGATE_OPS[op]}")
+    if info["dynamic_shapes"]:
+        gpu.append("dynamic shapes: the GPU delegate needs a fixed input shape (export with a fixed tile)")
+    if info["max_activation_rank"] > 4:
+        gpu.append(f"{info['max_activation_rank']}-D tensors (at most 4-D)")
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        tf.lite.experimental.Analyzer.analyze(model_content=bytes(data), gpu_compatibility=True)
+    gpu += sorted({line.strip() for line in report.getvalue().splitlines() if "GPU COMPATIBILITY WARNING" in line})
+    # XNNPACK takes dynamic shapes (it re-plans after a resize); the SHAPE/SLICE arithmetic of a
+    # dynamic export's upsampling sizes stays in LiteRT's own kernels, on a few integers.
+    xnnpack = [
+        f"{op} is not an XNNPACK op" for op in info["operators"]
+        if op not in XNNPACK_OPS and op not in SHAPE_ARITHMETIC_OPS
+    ]
+    return dict(gpu=dict(fit=not gpu, reasons=gpu), xnnpack=dict(fit=not xnnpack, reasons=xnnpack))
 
 
 def check_builtin_ops(path_or_bytes):
@@ -240,6 +331,56 @@ def _converter(generator, input_shape, workdir):
     return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serving_default"])
 
 
+def _mixed_int8(generator, input_shape, workdir, tiles, representative_dataset):
+    """Full int8 except the layers whose int8 error is large, chosen by TFLite's quantization
+    debugger on small calibration tiles; returns `(model bytes, float layer names, seconds)`.
+
+    The debugger runs the int8 model and its float reference side by side on the tiles and
+    reports per-layer output error; layers with `rmse / scale > MIXED_INT8_RMSE_PER_SCALE` go
+    on `denylisted_nodes` and run in float (with QUANTIZE/DEQUANTIZE around them).
+    """
+    started = time.perf_counter()
+    side = MIXED_INT8_DEBUG_TILE * generator.input_multiple
+    small = tiles[:, :side, :side]
+    debug_dir = os.path.join(workdir, "debug")
+    debug_converter = _converter(generator, (1, side, side, generator.num_in_ch), debug_dir)
+    debug_converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    debug_converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+    def debug_dataset():
+        for tile in small:
+            yield [tile[None]]
+
+    debug_converter.representative_dataset = debug_dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=debug_converter, debug_dataset=debug_dataset
+    )
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    import csv
+
+    errors = {}
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        scale = float(row.get("scale") or 0)
+        if scale > 0:
+            errors[row["tensor_name"]] = float(np.sqrt(float(row["mean_squared_error"])) / scale)
+    ranked = sorted(errors, key=errors.get, reverse=True)
+    worst = set(ranked[: int(round(MIXED_INT8_FLOAT_FRACTION * len(ranked)))])
+    denylist = [name for name in ranked if name in worst or errors[name] > MIXED_INT8_RMSE_PER_SCALE]
+    seconds = time.perf_counter() - started
+    final_dir = os.path.join(workdir, "final")
+    converter = _converter(generator, input_shape, final_dir)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.representative_dataset = representative_dataset
+    final = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=debug_dataset if input_shape[1] == side else representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylist),
+    )
+    return final.get_nondebug_quantized_model(), denylist, round(seconds, 2)
+
+
 def sidecar_path(path):
     """`model.tflite` -> `model.json`: where `tflite` writes the app-developer metadata."""
     root, ext = os.path.splitext(os.fspath(path))
@@ -252,7 +393,7 @@ def tflite(
     quantization="fp32",
     input_shape=(1, DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE, 3),
     representative_images=None,
-    num_calibration_tiles=16,
+    num_calibration_tiles=DEFAULT_CALIBRATION_TILES,
     tile_size=None,
     tile_pad=DEFAULT_TILE_PAD,
     seed=0,
@@ -273,10 +414,16 @@ def tflite(
             - `"int8"`: full integer: int8 weights and activations calibrated on
               `representative_images`; float32 input/output with QUANTIZE/DEQUANTIZE at the
               ends. Fastest on NPUs/DSPs, least accurate on the residual trunk.
+            - `"mixed_int8"`: full int8, except the layers TFLite's quantization debugger finds
+              worst on `MIXED_INT8_DEBUG_TILE` calibration tiles (rmse / scale above
+              `MIXED_INT8_RMSE_PER_SCALE`, and the worst `MIXED_INT8_FLOAT_FRACTION`), which
+              stay float (`denylisted_nodes`); the sidecar names them.
+            - `"int16x8"`: int8 weights, int16 activations (TFLite's 16x8 mode; reference
+              kernels on most CPUs, so slow, but far more accurate than int8).
         input_shape: `(batch, H, W, C)`; `None` for a dynamic dimension (the app then calls
             `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
         representative_images: image paths, folders or arrays (see `representative_tiles`);
-            required for `"int8"`, ignored otherwise.
+            required for `"int8"`, `"mixed_int8"` and `"int16x8"`, ignored otherwise.
         num_calibration_tiles: tiles for int8 calibration. Each is one forward pass in the
             calibrator's unaccelerated kernels (tens of seconds for the full model at 128x128),
             so calibration dominates int8 conversion time.
@@ -307,9 +454,9 @@ def tflite(
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"tflite: quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
-    if quantization == "int8" and representative_images is None:
+    if quantization in ("int8", "mixed_int8", "int16x8") and representative_images is None:
         raise ValueError(
-            "tflite: quantization='int8' calibrates activation ranges and needs "
+            f"tflite: quantization={quantization!r} calibrates activation ranges and needs "
             "representative_images (paths, a folder or arrays of real images)"
         )
     input_shape = _check_input_shape(generator, input_shape)
@@ -327,7 +474,7 @@ def tflite(
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
+        elif quantization in ("int8", "mixed_int8", "int16x8"):
             tile_shape = (
                 input_shape[1] or tile_size,
                 input_shape[2] or tile_size,
@@ -346,10 +493,18 @@ def tflite(
                     yield [tiles[i : i + batch]]
 
             converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                if quantization == "int16x8" else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            ]
             calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed)
         try:
-            model = converter.convert()
+            if quantization == "mixed_int8":
+                model, calibration["float_layers"], calibration["debug_seconds"] = _mixed_int8(
+                    generator, input_shape, workdir, tiles, representative_dataset
+                )
+            else:
+                model = converter.convert()
         except ConverterError as err:
             raise BuiltinOpsError(f"tflite: conversion failed: {_converter_summary(err)}") from err
     seconds = time.perf_counter() - started
@@ -378,6 +533,8 @@ def tflite(
         tile=dict(size=int(tile_size), pad=int(tile_pad)),
         calibration=calibration,
         operators=description["operators"],
+        op_versions=description["op_versions"],
+        delegates=delegate_fitness(model),
         size_bytes=len(model),
         conversion_seconds=round(seconds, 2),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -5,11 +5,12 @@ Sub-layer names follow BasicSR's PyTorch module names (`conv_first`, `body`, `rd
 is a table lookup (see `keras_esrgan.weights`).
 """
 
+import numpy as np
 import keras
 import tensorflow as tf
 
 from keras_esrgan.models.generator import SRGenerator
-from keras_esrgan.models.layers import NearestUpsample2x, PixelUnshuffle
+from keras_esrgan.models.layers import NearestUpsample2x, pixel_unshuffle_permutation
 
 # ESRGAN section 3.2: residual scaling by 0.2 before adding to the main path (both the dense-block
 # and the RRDB level) keeps the very deep trunk stable without batch norm.
@@ -20,6 +21,44 @@ LRELU_SLOPE = 0.2
 
 # Real-ESRGAN's x2 and x1 models pixel-unshuffle their input by 2 and 4 to run the x4 body.
 UNSHUFFLE_FACTORS = {4: 1, 2: 2, 1: 4}
+
+# Key of the marker the model writes beside its weights (.keras, .weights.h5): conv_first's kernel is
+# in tf.nn.space_to_depth channel order. Files saved before the fold lack it; see `load_own_variables`.
+SPACE_TO_DEPTH_MARKER = "conv_first_space_to_depth"
+
+
+def fold_unshuffle(kernel, factor):
+    """A conv_first kernel for PyTorch's `pixel_unshuffle` input, reordered for `tf.nn.space_to_depth`'s.
+
+    Real-ESRGAN's x2/x1 models read `pixel_unshuffle(x)` (channel `c*f*f + i*f + j`);
+    `tf.nn.space_to_depth` puts the same value at `(i*f + j)*C + c`. Permuting conv_first's input
+    channels once, when the weights come in, gives the same convolution without a channel gather
+    in the graph (a GATHER in TFLite, which the GPU delegate refuses).
+
+    Args:
+        kernel: Keras-layout kernel `[kh, kw, C*f*f, out]`, input channels in PyTorch order.
+        factor: the unshuffle factor f (1 returns the kernel unchanged).
+
+    Returns:
+        The kernel with its input channels in space_to_depth order; `unfold_unshuffle` inverts it.
+
+    Example:
+    >>> k = np.arange(12, dtype="float32").reshape(1, 1, 12, 1)
+    >>> bool(np.array_equal(unfold_unshuffle(fold_unshuffle(k, 2), 2), k))
+    True
+    """
+    if factor == 1:
+        return kernel
+    perm = pixel_unshuffle_permutation(kernel.shape[2] // factor**2, factor)
+    return np.asarray(kernel)[:, :, np.argsort(perm)]
+
+
+def unfold_unshuffle(kernel, factor):
+    """Inverse of `fold_unshuffle`: space_to_depth-order input channels back to PyTorch's order."""
+    if factor == 1:
+        return kernel
+    perm = pixel_unshuffle_permutation(kernel.shape[2] // factor**2, factor)
+    return np.asarray(kernel)[:, :, perm]
 
 
 def dense_block_initializer(seed=None):
@@ -158,7 +197,10 @@ class RRDBNet(SRGenerator):
 
     conv_first -> `num_block` x RRDB -> conv_body (+ trunk skip) -> [nearest x2 -> conv_up
     -> LeakyReLU] x 2 -> conv_hr -> LeakyReLU -> conv_last. For `scale` 2 and 1 the input is first
-    pixel-unshuffled by 2 or 4 (Real-ESRGAN), so every scale runs the same x4 body.
+    pixel-unshuffled by 2 or 4 (Real-ESRGAN), so every scale runs the same x4 body. The unshuffle
+    is a plain `tf.nn.space_to_depth`: conv_first's kernel keeps its input channels in that order
+    (`fold_unshuffle`, applied when PyTorch weights are assigned and undone when they are exported),
+    so the graph has no channel gather.
 
     Args:
         num_in_ch: int, input channels (3 for RGB).
@@ -218,11 +260,6 @@ class RRDBNet(SRGenerator):
 
         dtype = self.dtype_policy
         init = torch_default_initializer
-        self.pixel_unshuffle = (
-            PixelUnshuffle(self.unshuffle_factor, name="pixel_unshuffle", dtype=dtype)
-            if self.unshuffle_factor > 1
-            else None
-        )
         self.conv_first = _conv(num_feat, "conv_first", dtype, init)
         self.body = [
             RRDB(num_feat, num_grow_ch, name=f"body_{i}", dtype=dtype) for i in range(num_block)
@@ -257,6 +294,30 @@ class RRDBNet(SRGenerator):
     def call(self, x):
         return self.reconstruct(self.features(x))
 
+    # --- the space_to_depth marker beside the weights ----------------------------------------
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[SPACE_TO_DEPTH_MARKER] = np.asarray(self.unshuffle_factor, "int32")
+
+    def load_own_variables(self, store):
+        # Keras loads a model's own entry before its layers'. A file saved before the fold (no
+        # marker) holds conv_first in PyTorch's pixel_unshuffle order: fold it as it loads.
+        keys = set(store.keys())
+        keys.discard(SPACE_TO_DEPTH_MARKER)
+        if keys:
+            raise ValueError(f"{self.describe()}: unexpected weights {sorted(keys)[:4]} at the model level")
+        if SPACE_TO_DEPTH_MARKER in store.keys() or self.unshuffle_factor == 1:
+            return
+        conv, factor = self.conv_first, self.unshuffle_factor
+
+        def load_and_fold(conv_store):
+            del conv.load_own_variables  # back to Conv2D's own method
+            conv.load_own_variables(conv_store)
+            conv.kernel.assign(fold_unshuffle(conv.kernel.numpy(), factor))
+
+        conv.load_own_variables = load_and_fold
+
     def lean_call(self, x):
         """`call(x)` with the upsampling tail in row chunks: `reconstruct_in_chunks(features(x))`.
 
@@ -278,7 +339,8 @@ class RRDBNet(SRGenerator):
         unshuffle factor (1 for x4). `call(x) == reconstruct(features(x))`.
         """
         self.check_input_shape(x.shape)
-        feat = self.pixel_unshuffle(x) if self.pixel_unshuffle is not None else x
+        f = self.unshuffle_factor
+        feat = tf.nn.space_to_depth(x, f) if f > 1 else x  # conv_first's kernel is folded to match
         feat = self.conv_first(feat)
         body = feat
         for block in self.body:

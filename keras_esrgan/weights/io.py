@@ -15,7 +15,7 @@ import numpy as np
 import keras
 
 from keras_esrgan.atomic import write_bytes
-from keras_esrgan.models.rrdbnet import RRDBNet
+from keras_esrgan.models.rrdbnet import SPACE_TO_DEPTH_MARKER, RRDBNet, fold_unshuffle, unfold_unshuffle
 from keras_esrgan.models.srvgg import SRVGGNetCompact
 # The zoo's download module imports keras_esrgan.weights (layout checks), which imports this
 # one: bound as a module and read at call time, it works whichever package is imported first.
@@ -156,7 +156,9 @@ def assign_state_dict(generator, canonical, name="weights"):
     checking every shape.
 
     Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`
-    (SRVGGNetCompact: see `srvgg_layout.assign_srvgg_state_dict`).
+    (SRVGGNetCompact: see `srvgg_layout.assign_srvgg_state_dict`); conv_first's input channels of
+    an x2/x1 RRDBNet are reordered from `pixel_unshuffle` to `tf.nn.space_to_depth` order
+    (`fold_unshuffle`), which the Keras model's input stage uses.
     """
     if isinstance(generator, SRVGGNetCompact):
         return assign_srvgg_state_dict(generator, canonical, name)
@@ -175,6 +177,8 @@ def assign_state_dict(generator, canonical, name="weights"):
                     f"{name}: '{key}' has shape {tuple(canonical[key].shape)} (PyTorch layout), "
                     f"which does not fit {generator.describe()} (Keras shape {tuple(var.shape)})"
                 )
+            if key == "conv_first.weight":
+                value = fold_unshuffle(value, generator.unshuffle_factor)
             var.assign(value)
     extra = sorted(set(canonical) - expected)
     if extra:
@@ -188,13 +192,17 @@ def state_dict(generator):
     dict of float32 arrays.
 
     The result loads into BasicSR/Real-ESRGAN's `RRDBNet` (`SRVGGNetCompact`) with
-    `load_state_dict` (after `torch.from_numpy`), and back into keras_esrgan with `load_generator`.
+    `load_state_dict` (after `torch.from_numpy`), and back into keras_esrgan with `load_generator`,
+    bit for bit (conv_first's space_to_depth channel order is unfolded back to `pixel_unshuffle`'s).
     """
     if isinstance(generator, SRVGGNetCompact):
         return srvgg_state_dict(generator)
     out = {}
     for prefix, conv in generator_convs(generator):
-        out[f"{prefix}.weight"] = np.asarray(conv.kernel.numpy(), "float32").transpose(3, 2, 0, 1)
+        kernel = np.asarray(conv.kernel.numpy(), "float32")
+        if prefix == "conv_first":
+            kernel = unfold_unshuffle(kernel, generator.unshuffle_factor)
+        out[f"{prefix}.weight"] = kernel.transpose(3, 2, 0, 1)
         out[f"{prefix}.bias"] = np.asarray(conv.bias.numpy(), "float32")
     return out
 
@@ -228,9 +236,11 @@ def _check_declared_values(h5file, parameters, name):
 
     total = 0
 
-    def visit(_, obj):
+    def visit(path, obj):
         nonlocal total
         if isinstance(obj, h5py.Dataset):
+            if path.endswith(SPACE_TO_DEPTH_MARKER) and obj.size == 1:
+                return  # the model's one-value marker beside its weights, not a parameter
             total += int(obj.size or 0)
 
     try:
