@@ -55,8 +55,10 @@ def main():
     p.add_argument("--ext", default="png", help="output format (default png)")
     p.add_argument("--depth", type=int, default=2, help="overlapped depth (default 2)")
     p.add_argument("--precision", default="auto")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
     args = p.parse_args()
     files = sorted(str(f) for f in pathlib.Path(args.data).iterdir() if f.suffix.lower() == ".png")
+    files = files[: args.limit]
     print(f"{len(files)} images from {args.data}, outputs .{args.ext}, precision {args.precision}, "
           f"best of {args.rounds} alternating rounds; loaded shared 2-core machine")
     print(f"{'model':<14} {'serial img/s':>12} {'overlap img/s':>13} {'ratio':>6} {'Mpx/s in':>9}")
@@ -72,6 +74,7 @@ def main():
                                             overwrite=True, depth=depth, progress=False)
                     assert summary.done == len(files), summary.errors
                     best[depth] = max(best[depth], summary.images_per_second)
+                    print(f"  round {r} depth {depth}: {summary.images_per_second:.3f} images/s", flush=True)
                     if depth:
                         mpx = max(mpx, summary.pixels_per_second / 1e6)
         print(f"{name:<14} {best[0]:12.3f} {best[args.depth]:13.3f} {best[args.depth] / best[0]:6.2f} "
