@@ -10,6 +10,7 @@
     keras-esrgan upscale photos/ -o out/ --weights realesr-general-x4v3 --strength 0.5
 
 `--weights` (and every other weights argument) takes a file or a model-zoo name.
+    keras-esrgan video clip.mp4 -o clip_x4.mp4 --weights RealESRGAN_x4plus.pth
 
 Each subcommand is a function taking parsed arguments and returning an exit code; errors the user
 can fix (bad paths, bad weights, bad images) are printed as one line, not a traceback.
@@ -22,6 +23,8 @@ import sys
 import time
 
 from keras_esrgan.images import shown
+from keras_esrgan.inference.batch import DEFAULT_DEPTH, DEFAULT_QUALITY, OUTPUT_EXTENSIONS, find_images
+from keras_esrgan.inference.batch import output_path  # noqa: F401  (keras_esrgan.cli.output_path)
 from keras_esrgan.inference import (
     BYTES_PER_PIXEL,
     DEFAULT_BLEND,
@@ -32,10 +35,6 @@ from keras_esrgan.inference import (
 from keras_esrgan.precision import INFERENCE_PRECISIONS
 
 _GENERATOR_EXTENSIONS = (".keras", ".weights.h5", ".safetensors")
-_OUTPUT_EXTENSIONS = ("auto", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
-# What one input can fail with and still let the others run (TensorFlow's OpError, e.g. out of
-# memory, is added where TensorFlow is imported). Anything else is a bug and should show.
-_PER_IMAGE_ERRORS = (OSError, ValueError, TypeError, MemoryError, FloatingPointError)
 
 
 def _non_negative_int(text):
@@ -159,137 +158,134 @@ def _evaluate(args):
 
 
 def collect_images(inputs):
-    """The image files named by `inputs`: files as given, folders by their image files.
-
-    Folders are listed one level deep, sorted, keeping files whose extension is an image one
-    (`keras_esrgan.images.IMAGE_EXTENSIONS`) and skipping hidden files. Named files are kept
-    whatever their extension (an unreadable one is reported when read). Duplicates (the same
-    real path twice) are dropped.
-
-    Returns:
-        `(files, problems)`: the list of paths, and a list of messages for folders without
-        images.
-    """
-    from keras_esrgan.images import IMAGE_EXTENSIONS
-
-    files, problems, seen = [], [], set()
-    for item in inputs:
-        if os.path.isdir(item):
-            found = [
-                os.path.join(item, name)
-                for name in sorted(os.listdir(item))
-                if not name.startswith(".")
-                and name.lower().endswith(IMAGE_EXTENSIONS)
-                and os.path.isfile(os.path.join(item, name))
-            ]
-            if not found:
-                kinds = ", ".join(IMAGE_EXTENSIONS)
-                problems.append(f"{shown(item)}: no image files ({kinds}) in this folder")
-        else:
-            found = [item]
-        for path in found:
-            real = os.path.realpath(path)
-            if real not in seen:
-                seen.add(real)
-                files.append(path)
-    return files, problems
+    """The image files named by `inputs` (folders one level deep), as a list of paths, and
+    messages for folders without images: `keras_esrgan.inference.batch.find_images` without
+    the output folders."""
+    sources, problems = find_images(inputs)
+    return [s.path for s in sources], problems
 
 
-def output_path(path, image, outdir, suffix="out", ext="auto"):
-    """Where `keras-esrgan upscale` writes the result for `path`: `OUTDIR/<stem>_<suffix>.<ext>`.
-
-    `image` is the input array, or its `keras_esrgan.images.ImageInfo` (from the header).
-    `ext="auto"` keeps the input's extension. PNG replaces it when the result could not be
-    stored otherwise: 16-bit images (only PNG keeps 16 bits here), RGBA to JPEG, and GIF
-    (which would quantize the result to 256 colours).
-
-    Example:
-    >>> output_path("in/cat.jpg", np.zeros((4, 4, 3), np.uint8), "out")
-    'out/cat_out.jpg'
-    """
-    stem, in_ext = os.path.splitext(os.path.basename(path))
-    ext = in_ext.lstrip(".").lower() if ext == "auto" else ext.lower()
-    if hasattr(image, "channels"):
-        dtype, channels = image.dtype, image.channels
-    else:
-        dtype, channels = str(image.dtype), (1 if image.ndim == 2 else image.shape[-1])
-    if dtype == "uint16" or (channels == 4 and ext in ("jpg", "jpeg")) or ext == "gif":
-        ext = "png"
-    name = f"{stem}_{suffix}" if suffix else stem
-    return os.path.join(outdir, f"{name}.{ext}")
-
-
-def _upscale(args):
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from keras_esrgan.images import probe_image, read_image, write_image
-    from keras_esrgan.inference import Upscaler
-
-    started = time.time()
-    files, problems = collect_images(args.inputs)
-    for message in problems:
-        print(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
-    if not files:
-        print("keras-esrgan upscale: error: no input images", file=sys.stderr)
-        return 1
-    # Bad weights or options stop the run before any image is read.
-    upscaler = Upscaler(
-        _generator(args),
+def _upscaler_options(args):
+    """The `Upscaler` keyword arguments of the upscale/video options (tiling, precision,
+    memory, TTA)."""
+    return dict(
         tile=args.tile,
         tile_pad=args.tile_pad,
         blend=args.blend,
         precision=args.precision,
-        alpha_mode=args.alpha_mode,
+        alpha_mode=getattr(args, "alpha_mode", "model"),
         max_tile_pixels=args.max_tile_pixels,
         max_memory=None if args.max_memory is None else args.max_memory * 2**30,
+        tta=args.tta,
     )
+
+
+def _upscale(args):
+    from keras_esrgan.inference import Upscaler
+    from keras_esrgan.inference.batch import upscale_files
+
+    started = time.time()
+    sources, problems = find_images(args.inputs, recursive=args.recursive, exclude=args.output)
+    for message in problems:
+        print(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
+    if not sources:
+        print("keras-esrgan upscale: error: no input images", file=sys.stderr)
+        return 1
+    # Bad weights or options stop the run before any image is read.
+    upscaler = Upscaler(_generator(args), **_upscaler_options(args))
     os.makedirs(args.output, exist_ok=True)
     _clean_stale_temp_files(args.output, started)
-    inputs = {os.path.realpath(path) for path in files}
-    written = {}  # real output path -> the input it came from, in this run
-    failed = len(problems)
-    progress = tqdm(files, unit="image", desc="upscale", disable=None, file=sys.stderr)
-    for path in progress:
-        progress.set_postfix_str(shown(os.path.basename(path)), refresh=False)
-        try:
-            # The header first: what does not fit is refused before it is decoded.
-            info = probe_image(path)
-            out = output_path(path, info, args.output, args.suffix, args.ext)
-            real = os.path.realpath(out)
-            if real in written:
-                raise FileExistsError(
-                    f"its output {shown(out)} is also the output of {shown(written[real])} (same "
-                    "name); rename one or run them separately"
-                )
-            if not args.overwrite:
-                if real in inputs:
-                    raise FileExistsError(
-                        f"its output {shown(out)} is an input (pass --overwrite to replace it)"
-                    )
-                if os.path.lexists(out):
-                    raise _exists(out)
-            upscaler.check_memory(
-                info.height, info.width, info.channels, info.dtype, args.outscale, name=shown(path)
-            )
-            image = read_image(path)
-            # Without --overwrite the result never replaces a file that appeared meanwhile.
-            write_image(out, upscaler(image, outscale=args.outscale), overwrite=args.overwrite)
-            written[real] = path
-        except _PER_IMAGE_ERRORS + (tf.errors.OpError,) as err:
-            failed += 1
-            message = getattr(err, "message", None) or str(err)
-            if shown(path) not in message:
-                message = f"{shown(path)}: {message}"
-            progress.write(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
-    progress.close()
-    summary = f"{len(written)} of {len(files)} image(s) upscaled into {shown(args.output)}"
+
+    def report(message):
+        from tqdm import tqdm
+
+        tqdm.write(f"keras-esrgan upscale: error: {message}", file=sys.stderr)
+
+    summary = upscale_files(
+        upscaler, sources, args.output, suffix=args.suffix, ext=args.ext, quality=args.quality,
+        lossless=args.lossless, overwrite=args.overwrite, strip_metadata=args.strip_metadata,
+        outscale=args.outscale, depth=args.workers, report=report, started=started,
+    )
+    summary.total += len(problems)
+    summary.failed += len(problems)
+    line = summary.line(args.output)
     if upscaler.fp32_fallbacks:
-        summary += f" ({upscaler.fp32_fallbacks} tile(s) re-run in float32 after bf16 NaN/Inf)"
-    if failed:
-        summary += f"; {failed} failed"
-    print(summary)
-    return 1 if failed else 0
+        line += f" ({upscaler.fp32_fallbacks} tile(s) re-run in float32 after bf16 NaN/Inf)"
+    print(line)
+    return 1 if summary.failed else 0
+
+
+def _video(args):
+    from keras_esrgan.inference import Upscaler
+    from keras_esrgan.video import probe_video, upscale_video
+
+    if os.path.exists(args.output) and not args.overwrite:
+        raise _exists(args.output)
+    probe_video(args.input)  # a missing or broken input is refused before the weights load
+    upscaler = Upscaler(_generator(args), **_upscaler_options(args))
+    options = dict(item.partition("=")[::2] for item in args.encoder_option)
+    result = upscale_video(
+        args.input, args.output, upscaler, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt,
+        encoder_options=options or None, segment_frames=args.segment_frames,
+        workdir=args.workdir, overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    resumed = result.frames - result.upscaled
+    print(
+        f"{shown(args.input)} -> {shown(result.output)}: {result.frames} frame(s) in "
+        f"{result.segments} segment(s), {result.upscaled} upscaled in {result.seconds:.1f} s "
+        f"({result.fps:.2f} frames/s)" + (f", {resumed} from an earlier run" if resumed else "")
+    )
+    return 0
+
+
+def _add_video(sub):
+    from keras_esrgan.video import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_SEGMENT_FRAMES
+
+    p = sub.add_parser(
+        "video",
+        help="upscale a video frame by frame (audio and subtitles copied, resumable)",
+        description="Decode the first video stream of IN, upscale every frame through the same "
+        "Upscaler as images (tiling, precision, TTA), encode it into OUT (the container follows "
+        "its extension: .mp4, .mkv, .mov, .webm) with the frames' own timestamps (frame rate, "
+        "variable frame rate kept), and copy the audio and subtitle streams packet for packet. "
+        "Decoding and encoding run in threads beside the network (PyAV: FFmpeg's libraries). A "
+        "progress bar shows frames/s and the time left. Resumable: frames are encoded in "
+        "segments kept in WORKDIR (default OUT.parts); a rerun after a kill or Ctrl-C redoes at "
+        "most the segment that was in progress, and refuses segments of another input or other "
+        "settings. 10-bit SDR video is upscaled in 16 bits; HDR (PQ/HLG) is refused. Needs "
+        "pip install 'keras-esrgan[video]'.",
+    )
+    p.add_argument("input", metavar="IN", help="the video file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the video to write")
+    _add_network_options(p)
+    p.add_argument(
+        "--codec", default=DEFAULT_CODEC,
+        help=f"FFmpeg video encoder (default {DEFAULT_CODEC}; libx265, libvpx-vp9, ffv1 for "
+        "lossless, ...)",
+    )
+    p.add_argument(
+        "--crf", type=_non_negative_int, default=DEFAULT_CRF, metavar="N",
+        help=f"constant quality of x264/x265/VP9/AV1, lower is better (default {DEFAULT_CRF})",
+    )
+    p.add_argument(
+        "--pix-fmt", default=None, metavar="FMT",
+        help="output pixel format (default yuv420p, yuv420p10le for >8-bit input)",
+    )
+    p.add_argument(
+        "--encoder-option", action="append", default=[], metavar="KEY=VALUE",
+        help="more encoder options, e.g. preset=slow (repeatable)",
+    )
+    p.add_argument(
+        "--segment-frames", type=_positive_int, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
+        help=f"frames per resumable segment (default {DEFAULT_SEGMENT_FRAMES})",
+    )
+    p.add_argument(
+        "--workdir", default=None, metavar="DIR",
+        help="folder of the segments and their manifest (default OUT.parts; deleted when done)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=_video)
 
 
 def _degrade(args):
@@ -337,27 +333,12 @@ def _add_degrade(sub):
     p.set_defaults(func=_degrade)
 
 
-def _add_upscale(sub):
-    p = sub.add_parser(
-        "upscale",
-        help="upscale image files and folders",
-        description="Upscale images with an RRDBNet generator. One unreadable input (or one "
-        "too large for the memory budget, or animated) is reported on stderr and skipped; the "
-        "exit code is 1 if any input failed. Outputs are written atomically and never replace "
-        "an existing file (even one created during the run) unless --overwrite is given. "
-        "SIGTERM is handled like Ctrl-C (exit code 143, no temporary files left), and a run "
-        "first removes the temporary files a killed run left in the output folder.",
-    )
-    p.add_argument(
-        "inputs", nargs="+", metavar="IN", help="image files, or folders of images (not recursive)"
-    )
-    p.add_argument(
-        "-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)"
-    )
+def _add_network_options(p, tile_help="new low-resolution pixels per tile"):
+    """The options `upscale` and `video` share: weights, tiling, memory, precision, TTA."""
     _add_weights_arguments(p)
     p.add_argument(
         "--tile", type=_non_negative_int, default=None, metavar="N",
-        help="new low-resolution pixels per tile (each tile runs with N + 2P + B pixels a side); "
+        help=f"{tile_help} (each tile runs with N + 2P + B pixels a side); "
         f"default: automatic from a {DEFAULT_MEMORY_BUDGET / 2**30:g} GiB memory budget, the "
         "whole image when it fits; 0: never tile",
     )
@@ -384,6 +365,43 @@ def _add_upscale(sub):
         f"{DEFAULT_MEMORY_SHARE * 100:.0f}%% of the machine's memory)",
     )
     p.add_argument(
+        "--precision", choices=INFERENCE_PRECISIONS, default="auto",
+        help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
+    )
+    p.add_argument(
+        "--tta", action="store_true",
+        help="test-time augmentation: average the outputs of the 8 flips/rotations of each "
+        "image (BasicSR's self-ensemble); 8 times slower, a little sharper and cleaner",
+    )
+
+
+def _add_upscale(sub):
+    p = sub.add_parser(
+        "upscale",
+        help="upscale image files and folders",
+        description="Upscale images with an RRDBNet (or SRVGG) generator. EXIF orientation is "
+        "applied on read (the output is upright); the ICC colour profile, EXIF (orientation 1, "
+        "the new size, no thumbnail) and PNG text chunks are carried to each output as far as "
+        "its format holds them, unless --strip-metadata; 16-bit and alpha are kept. "
+        "An input whose output exists is skipped (so rerunning an interrupted batch resumes it) "
+        "unless --overwrite is given. One unreadable input (or one too large for the memory "
+        "budget, or animated) is reported on stderr and skipped; the exit code is 1 if any "
+        "input failed. The next images are decoded and finished ones written in threads beside "
+        "the network (--workers). Outputs are written atomically and never replace an existing "
+        "file (even one created during the run) unless --overwrite is given. SIGTERM is handled "
+        "like Ctrl-C (exit code 143, no temporary files left), and a run first removes the "
+        "temporary files a killed run left in the output folder. The last line sums up: done, "
+        "skipped, failed, time, images/s and input pixels/s.",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN",
+        help="image files, or folders of images (their subfolders too with --recursive)",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)"
+    )
+    _add_network_options(p)
+    p.add_argument(
         "--outscale", type=_positive_float, default=None, metavar="X",
         help="final scale factor; the output is resized to round(X * size) (default: the model's)",
     )
@@ -392,20 +410,38 @@ def _add_upscale(sub):
         help="upscale alpha with the network (default) or by bicubic resizing",
     )
     p.add_argument(
-        "--precision", choices=INFERENCE_PRECISIONS, default="auto",
-        help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
+        "--recursive", "-r", action="store_true",
+        help="also upscale the images in subfolders of IN folders, mirroring the folder tree "
+        "under OUTDIR (hidden folders and OUTDIR itself are skipped)",
     )
     p.add_argument(
         "--suffix", default="out",
         help="output name is <name>_<suffix>.<ext> (default: out; '' for <name>.<ext>)",
     )
     p.add_argument(
-        "--ext", choices=_OUTPUT_EXTENSIONS, default="auto",
-        help="output format (default: the input's); 16-bit and RGBA-to-JPEG results are "
-        "always PNG",
+        "--ext", choices=OUTPUT_EXTENSIONS, default="auto",
+        help="output format: same (or auto, the default) keeps the input's; png, jpg, webp, "
+        "bmp, tif. 16-bit and RGBA-to-JPEG results are always PNG, GIF inputs give PNG",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace existing outputs (even inputs)"
+        "--quality", type=int, choices=range(0, 101), default=DEFAULT_QUALITY, metavar="Q",
+        help=f"JPEG/WebP quality 0..100 (default {DEFAULT_QUALITY}; with --lossless: WebP's "
+        "compression effort)",
+    )
+    p.add_argument("--lossless", action="store_true", help="lossless WebP (for --ext webp)")
+    p.add_argument(
+        "--strip-metadata", action="store_true",
+        help="write no ICC profile, EXIF or PNG text (orientation is still applied)",
+    )
+    p.add_argument(
+        "--workers", type=_non_negative_int, default=DEFAULT_DEPTH, metavar="N",
+        help=f"images decoded ahead and results written in threads beside the network, at "
+        f"most N each (default {DEFAULT_DEPTH}; 0: one image after the other)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="redo images whose output exists, replacing it (even an input); without it they "
+        "are skipped",
     )
     p.set_defaults(func=_upscale)
 
@@ -594,6 +630,7 @@ def build_parser():
     _add_convert(sub)
     _add_degrade(sub)
     _add_models(sub)
+    _add_video(sub)
     return parser
 
 
@@ -615,7 +652,7 @@ def main(argv=None):
         pass
     try:
         return args.func(args)
-    except (OSError, ValueError, TypeError) as err:  # WeightsFileError, ImageError: ValueError
+    except (OSError, ValueError, TypeError, ImportError) as err:  # WeightsFileError, ImageError: ValueError
         print(f"keras-esrgan {args.command}: error: {shown(str(err))}", file=sys.stderr)
         return 1
     except Terminated:

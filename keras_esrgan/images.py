@@ -6,7 +6,9 @@ the same arrays:
 - dtype: uint8, or uint16 for 16-bit files (PNG/TIFF); never rescaled.
 - shape: `(H, W)` for greyscale, `(H, W, 3)` for colour, `(H, W, 4)` when there is alpha.
   Grey+alpha becomes RGBA, palette images RGB or RGBA, CMYK RGB, 1-bit greyscale uint8.
-- JPEG EXIF orientation is applied, as photo viewers do.
+- EXIF orientation is applied (JPEG, PNG, WebP, TIFF), as photo viewers do: the pixels come out
+  upright. `read_image_with_metadata` also returns the file's ICC profile, EXIF and PNG text
+  (`keras_esrgan.metadata`), which `write_image(..., metadata=)` carries to an output.
 - Still images only: an animated GIF/PNG/WebP or a multi-page TIFF is refused with an
   `ImageError` (silently taking its first frame would drop the rest); a still GIF is read.
 
@@ -19,6 +21,7 @@ changes) also applies to the formats Pillow decodes; PNGs above it are decoded b
 so `max_pixels` alone decides for them.
 """
 
+import dataclasses
 import os
 import struct
 import zlib
@@ -28,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from keras_esrgan.atomic import atomic_path
+from keras_esrgan.metadata import apply_orientation, read_metadata, save_kwargs, with_png_metadata
 from keras_esrgan.pixels import IMAGE_DTYPES, PEAKS
 
 # 2^28 pixels (16384 x 16384): decoded RGBA uint16 that is 2 GiB. Pillow's own guard is lower
@@ -37,6 +41,8 @@ DEFAULT_MAX_PIXELS = 1 << 28
 # quantize a result to 256 colours (a GIF input's result is written as PNG).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -187,6 +193,14 @@ def _read_tiff16(image, path):
     return out[..., 0] if samples == 1 else out
 
 
+def _png_orientation(path):
+    """The EXIF orientation of a PNG (its eXIf chunk, before or after the image data), 1 if none."""
+    try:
+        return read_metadata(path).orientation
+    except (OSError, ValueError):
+        return 1  # unreadable metadata: the pixels as stored
+
+
 def _too_large(path, width, height, max_pixels):
     return ImageTooLargeError(
         f"{shown(path)}: {width}x{height} = {width * height:,} pixels is more than "
@@ -258,10 +272,13 @@ def _open(path, max_pixels, decode):
             # max_pixels but past Pillow's bomb guard: decoded here, per call, instead of
             # switching that process-wide guard off.
             dtype = "uint16" if depth == 16 else "uint8"
+            orientation = _png_orientation(path)
             if not decode:
                 channels = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}.get(colour, 4)
+                if orientation in (5, 6, 7, 8):
+                    width, height = height, width
                 return ImageInfo(width, height, channels, dtype)
-            return _decode_png_tf(path, dtype)
+            return apply_orientation(_decode_png_tf(path, dtype), orientation)
     try:
         image = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -284,14 +301,23 @@ def _open(path, max_pixels, decode):
             if getattr(image, "is_animated", False):
                 raise _animated(path, image.format, getattr(image, "n_frames", None))
             if not decode:
-                if image.format == "JPEG" and image.getexif().get(0x0112) in (5, 6, 7, 8):
-                    width, height = height, width  # read_image turns it as EXIF says
+                if image.format == "PNG":
+                    orientation = _png_orientation(path)  # an eXIf chunk may follow the pixels
+                else:
+                    orientation = image.getexif().get(0x0112)
+                # read_image turns the pixels as EXIF says (Pillow's TIFF size is upright already)
+                if image.format != "TIFF" and orientation in (5, 6, 7, 8):
+                    width, height = height, width
                 return ImageInfo(width, height, *_pillow_info(image))
             if image.format == "TIFF" and _tiff16_samples(image) and not image.mode.startswith("I;16"):
                 return _read_tiff16(image, path)
             image.load()
-            if image.format == "JPEG":
-                image = ImageOps.exif_transpose(image)
+            if image.format == "PNG":
+                # Pillow finds an eXIf chunk after the image data only in some cases: read it here.
+                return apply_orientation(_to_array(image, path), _png_orientation(path))
+            # exif_transpose knows that Pillow's TIFF decoder has already turned the pixels;
+            # in place: no copy of an upright image.
+            ImageOps.exif_transpose(image, in_place=True)
             return _to_array(image, path)
         except ImageError:
             raise
@@ -331,6 +357,63 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     return _open(path, max_pixels, decode=True)
 
 
+class LoadedImage(NamedTuple):
+    """An image's upright pixels and its file's metadata, as `read_image_with_metadata` gives them.
+
+    Attributes:
+        pixels: the array `read_image` returns.
+        metadata: `keras_esrgan.metadata.ImageMetadata` (ICC profile, EXIF, PNG text, dpi), or
+            None when the file's metadata could not be read (the pixels are still good).
+    """
+
+    pixels: np.ndarray
+    metadata: object
+
+
+def read_image_with_metadata(path, max_pixels=DEFAULT_MAX_PIXELS):
+    """`read_image` and the file's metadata, to write both into an upscaled file.
+
+    Pass the result's `metadata` to `write_image(..., metadata=)`: the output keeps the ICC colour
+    profile, the EXIF (orientation 1, since the pixels are upright, and the new size) and PNG
+    text, as far as its format can hold them (see `keras_esrgan.metadata`).
+
+    Returns:
+        `LoadedImage(pixels, metadata)`. Raises what `read_image` raises.
+
+    Example:
+    >>> from PIL import Image
+    >>> exif = Image.Exif()
+    >>> exif[0x0112] = 6  # viewers turn the stored 4x3 pixels 90 degrees clockwise
+    >>> Image.new("RGB", (4, 3), "red").save("turned.jpg", exif=exif)
+    >>> loaded = read_image_with_metadata("turned.jpg")
+    >>> loaded.pixels.shape, loaded.metadata.orientation    # upright: 4 rows of 3
+    ((4, 3, 3), 6)
+    >>> write_image("turned_x2.png", loaded.pixels.repeat(2, 0).repeat(2, 1), metadata=loaded.metadata)
+    >>> from keras_esrgan.metadata import read_metadata
+    >>> read_metadata("turned_x2.png").orientation, read_metadata("turned_x2.png").size
+    (1, (6, 8))
+    """
+    pixels = read_image(path, max_pixels=max_pixels)  # a module lookup: tests can wrap it
+    try:
+        metadata = read_metadata(path)
+    except (OSError, ValueError):
+        metadata = None
+    return LoadedImage(pixels, metadata)
+
+
+def _matching_icc(metadata, array):
+    """`metadata` without its ICC profile when the profile's colour space is not the array's
+    (a CMYK JPEG's profile on RGB pixels, an RGB profile on grey ones would shift colours)."""
+    profile = metadata.icc_profile
+    if not profile:
+        return metadata
+    space = profile[16:20]
+    grey = array.ndim == 2
+    if (space == b"GRAY" and grey) or (space == b"RGB " and not grey):
+        return metadata
+    return dataclasses.replace(metadata, icc_profile=None)
+
+
 def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """The size, channels and dtype `read_image` would give, from the header alone (the size
     after a JPEG's EXIF rotation, as `read_image` applies it).
@@ -349,14 +432,20 @@ def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     return _open(path, max_pixels, decode=False)
 
 
-def write_image(path, array, quality=95, overwrite=True):
+def write_image(path, array, quality=95, overwrite=True, metadata=None, lossless=False):
     """Write a uint8/uint16 array as an image file, atomically (temporary file, then rename).
 
     Args:
         path: destination; the format follows the extension (.png, .jpg/.jpeg, .webp, .bmp,
             .tif). uint16 arrays need .png (written with `tf.io.encode_png`, which keeps 16 bits).
         array: `(H, W)`, `(H, W, 1)`, `(H, W, 3)` or `(H, W, 4)`, uint8 or uint16.
-        quality: JPEG/WebP quality.
+        quality: JPEG/WebP quality (for lossless WebP: the compression effort, 0..100).
+        metadata: `keras_esrgan.metadata.ImageMetadata` of the input (`read_image_with_metadata`)
+            to carry to this file: ICC profile, EXIF (orientation 1, the array's size, no
+            thumbnail), PNG text, dpi, as far as the format holds them (BMP: none). An ICC
+            profile of another colour space than the array's (CMYK, or RGB on grey) is dropped.
+            None (default): no metadata.
+        lossless: lossless WebP (ignored for other formats).
         overwrite: replace an existing file. With False, a file that exists when the image is
             complete (even one created while it was being encoded) is kept and
             `FileExistsError` raised (see `keras_esrgan.atomic.atomic_path`).
@@ -379,14 +468,20 @@ def write_image(path, array, quality=95, overwrite=True):
     image = None if array.dtype == np.uint16 else Image.fromarray(array)
     if image is not None and ext in (".jpg", ".jpeg") and image.mode == "RGBA":
         raise ValueError("write_image: JPEG has no alpha channel; use .png or .webp")
+    if metadata is not None:
+        metadata = _matching_icc(metadata, array)
     with atomic_path(path, overwrite=overwrite) as tmp:
         if image is None:
             import tensorflow as tf
 
             data = tf.io.encode_png(array if array.ndim == 3 else array[..., None]).numpy()
             with open(tmp, "wb") as fh:
-                fh.write(data)
-        elif ext in (".jpg", ".jpeg", ".webp"):
-            image.save(tmp, quality=quality)
-        else:
-            image.save(tmp)
+                fh.write(with_png_metadata(data, metadata))
+            return
+        kwargs = save_kwargs(metadata, ext, size=image.size)
+        if ext in (".jpg", ".jpeg", ".webp"):
+            kwargs["quality"] = quality
+        if ext == ".webp" and lossless:
+            kwargs["lossless"] = True
+        # The extension decides the format, not the temporary name's.
+        image.save(tmp, format=_WRITE_FORMATS[ext], **kwargs)

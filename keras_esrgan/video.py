@@ -267,7 +267,7 @@ def upscaler_fingerprint(upscaler):
     if own is not None:  # the object's own word for what it computes, whatever its class
         return {"scale": int(upscaler.scale), "fingerprint": str(own() if callable(own) else own)}
     out = {"class": type(upscaler).__name__, "scale": int(upscaler.scale)}
-    for name in ("precision", "tile", "tile_pad", "blend", "max_tile_pixels", "alpha_mode"):
+    for name in ("precision", "tile", "tile_pad", "blend", "max_tile_pixels", "alpha_mode", "tta"):
         if hasattr(upscaler, name):
             out[name] = getattr(upscaler, name)
     generator = getattr(upscaler, "generator", None)

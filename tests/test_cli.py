@@ -80,12 +80,12 @@ def test_upscale_files_and_folders(tmp_path, weights, reference, capsys):
     assert read_image(out / "extra_out.jpg").shape == (64, 64, 3)
     assert "3 of 3 image(s) upscaled" in stdout
 
-    # Existing outputs are not replaced without --overwrite: reported, left as they were.
+    # Existing outputs are skipped without --overwrite (a rerun resumes), left as they were.
     before = (out / "baby_out.png").read_bytes()
-    code, _, stderr = run(
+    code, stdout, stderr = run(
         capsys, "upscale", src / "baby.png", "-o", out, "--weights", weights, "--outscale", "2"
     )
-    assert code == 1 and "baby_out.png exists (pass --overwrite" in stderr
+    assert code == 0 and "0 of 1 image(s) upscaled" in stdout and "1 skipped (output exists" in stdout
     assert (out / "baby_out.png").read_bytes() == before
     code, _, stderr = run(
         capsys, "upscale", src / "baby.png", "-o", out, "--weights", weights, "--outscale", "2",
@@ -231,6 +231,7 @@ def test_parser_has_one_subparser_per_command_and_true_defaults(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade", "models"}
+    assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade", "video", "models"}
     args = parser.parse_args(["upscale", "x.png", "-o", "out", "--weights", "w.pth"])
     assert (args.tile, args.tile_pad, args.blend, args.suffix, args.ext, args.alpha_mode) == (
         None, DEFAULT_TILE_PAD, DEFAULT_BLEND, "out", "auto", "model"
@@ -349,3 +350,86 @@ def test_models_command_lists_downloads_and_weights_take_names(tmp_path, monkeyp
         np.testing.assert_array_equal(load_generator(tmp_path / "psnr.keras")(x).numpy(), load_generator(files["tiny-psnr"])(x).numpy())
         assert len(server.log) == 2  # every file fetched once
     capsys.readouterr()
+def test_recursive_folders_formats_metadata_and_resuming(tmp_path, weights, reference, capsys):
+    """--recursive mirrors the tree; --suffix/--ext/--quality/--lossless; EXIF orientation applied
+    and ICC/EXIF/PNG text carried (or stripped); existing outputs skipped; the summary line."""
+    from PIL import ExifTags, ImageCms, PngImagePlugin
+
+    from keras_esrgan.metadata import read_metadata
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "album"
+    (src / "2024" / "june").mkdir(parents=True)
+    (src / ".hidden").mkdir()
+    upright = crop("baby.png", 12)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # stored turned: viewers rotate 90 degrees clockwise
+    exif[ExifTags.Base.Make] = "TestCam"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "a lighthouse")
+    Image.fromarray(np.rot90(upright, 1).copy()).save(
+        src / "turned.png", exif=exif.tobytes(), icc_profile=srgb, pnginfo=info)
+    write_image(src / "2024" / "grey.png", crop("bird.png", 10, "L"))
+    write_image(src / "2024" / "june" / "deep.png", (crop("head.png", 8).astype(np.uint16) * 257))
+    write_image(src / ".hidden" / "skip.png", upright)
+    out = tmp_path / "out"
+
+    code, stdout, stderr = run(capsys, "upscale", src, "-o", out, "--weights", weights, "--precision",
+                               "fp32", "--recursive", "--suffix", "x4", "--ext", "webp", "--lossless")
+    assert code == 0, stderr
+    found = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert found == ["2024/grey_x4.webp", "2024/june/deep_x4.png", "turned_x4.webp"]
+    assert "3 of 3 image(s) upscaled" in stdout and "images/s" in stdout and "Mpx/s of input" in stdout
+    np.testing.assert_array_equal(read_image(out / "turned_x4.webp"), reference(upright))  # upright
+    np.testing.assert_array_equal(read_image(out / "2024" / "grey_x4.webp"),
+                                  np.asarray(Image.fromarray(reference(crop("bird.png", 10, "L"))).convert("RGB")))
+    assert read_image(out / "2024" / "june" / "deep_x4.png").dtype == np.uint16  # 16-bit: PNG
+    meta = read_metadata(out / "turned_x4.webp")
+    assert meta.icc_profile == srgb and meta.orientation == 1
+    back = Image.open(out / "turned_x4.webp").getexif()
+    assert back[ExifTags.Base.Make] == "TestCam"
+
+    # Rerun: every output exists, nothing is redone.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    code, stdout, _ = run(capsys, "upscale", src, "-o", out, "--weights", weights, "--recursive",
+                          "--suffix", "x4", "--ext", "webp")
+    assert code == 0 and "0 of 3 image(s) upscaled" in stdout and "3 skipped" in stdout
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    # PNG keeps the text; JPEG with --quality; --strip-metadata drops everything.
+    code, _, stderr = run(capsys, "upscale", src / "turned.png", "-o", out, "--weights", weights,
+                          "--ext", "same", "--precision", "fp32")
+    assert code == 0, stderr
+    kept = read_metadata(out / "turned_out.png")
+    assert dict(kept.text) == {"Title": "a lighthouse"} and kept.icc_profile == srgb
+    np.testing.assert_array_equal(read_image(out / "turned_out.png"), reference(upright))
+    for quality in (30, 95):
+        run(capsys, "upscale", src / "turned.png", "-o", out / f"q{quality}", "--weights", weights,
+            "--ext", "jpg", "--quality", quality, "--strip-metadata")
+    small, big = (out / "q30" / "turned_out.jpg", out / "q95" / "turned_out.jpg")
+    assert small.stat().st_size < big.stat().st_size
+    bare = read_metadata(big)
+    assert bare.icc_profile is None and bare.exif is None
+    assert read_image(big).shape == (48, 48, 3)  # still upright
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["upscale", "x", "-o", "y", "--weights", "w", "--quality", "101"])
+    capsys.readouterr()
+
+
+def test_overlapped_run_writes_what_the_one_by_one_loop_writes(tmp_path, weights, capsys):
+    """--workers 2 (decode/encode threads) against --workers 0 (one after the other): the same
+    files, byte for byte, and errors still reported per image."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(("baby.png", "bird.png", "head.png", "woman.png", "butterfly.png")):
+        write_image(src / f"{i}.png", crop(name, 8 + 2 * i))
+    (src / "2_bad.png").write_bytes(b"not a png")
+    outs = {}
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        code, stdout, stderr = run(capsys, "upscale", src, "-o", out, "--weights", weights,
+                                   "--precision", "fp32", "--workers", workers)
+        assert code == 1 and "5 of 6 image(s) upscaled" in stdout and "1 failed" in stdout
+        assert "2_bad.png: not an image file" in stderr
+        outs[workers] = {n: (out / n).read_bytes() for n in listing(out)}
+    assert outs[0] == outs[2] and len(outs[0]) == 5

@@ -544,3 +544,64 @@ def test_upscaler_takes_zoo_names_and_blends_strength_once(tmp_path, monkeypatch
         with pytest.raises(ValueError, match="is not a model-zoo name with an interpolable pair"):
             Upscaler(load_generator(files["tiny-gan"]), strength=0.5)
         assert len(server.log) == 2  # each file fetched once
+# --- test-time augmentation ---------------------------------------------------------------------
+
+
+def hand_ensemble(net, x):
+    """BasicSR's self-ensemble written out: the 8 flips/rotations, eager whole-image passes,
+    each output turned back by hand, averaged."""
+    outs = []
+    for flip in (False, True):
+        for k in range(4):
+            t = x[:, ::-1] if flip else x
+            y = reference(net, np.rot90(t, k).copy())
+            y = np.rot90(y, -k)
+            outs.append(y[:, ::-1] if flip else y)
+    return np.mean(outs, axis=0)
+
+
+def test_tta_is_the_hand_made_ensemble_tiled_grey_and_alpha(net):
+    image = photo(20, 26)
+    x = image / np.float32(255)
+    want = hand_ensemble(net, x)
+    assert np.abs(want - reference(net, x)).mean() > 1e-3  # the ensemble is not one pass
+    whole = Upscaler(net, precision="fp32", tta=True, tile=0)
+    assert np.abs(whole.predict(x) - want).max() < 1e-4
+    out = whole(image)
+    assert np.abs(out.astype(int) - quantize(want, 255)).max() <= 1
+    # Tiled: each of the 8 passes tiled as its own (rotated) shape, i.e. the ensemble of the
+    # plain tiled upscaler's passes, and close to the untiled ensemble.
+    settings = dict(precision="fp32", tile=8, tile_pad=4, blend=4)
+    tiled, plain = Upscaler(net, tta=True, **settings), Upscaler(net, **settings)
+    assert tiled.tile_plan(26, 20).num_tiles > 1 and tiled.tile_plan(20, 26).num_tiles > 1
+    passes = []
+    for flip in (False, True):
+        for k in range(4):
+            y = np.rot90(plain.predict(np.rot90(x[:, ::-1] if flip else x, k).copy()), -k)
+            passes.append(y[:, ::-1] if flip else y)
+    np.testing.assert_allclose(tiled.predict(x), np.mean(passes, axis=0), atol=1e-5)
+    assert np.abs(tiled.predict(x) - want).mean() < 0.02
+    # Grey: the ensemble of the grey-as-RGB image, luma back.
+    grey = photo(20, 26, "L")
+    g = np.repeat(grey[..., None], 3, -1) / np.float32(255)
+    luma = hand_ensemble(net, g) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(whole(grey).astype(int) - quantize(luma, 255)).max() <= 1
+    # RGBA with alpha through the model: both colour and alpha are ensembles; fully opaque alpha
+    # stays exactly opaque.
+    rgba = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
+    got = whole(rgba)
+    np.testing.assert_array_equal(got[..., :3], out)
+    assert (got[..., 3] == 255).all()
+    rgba[:6, :6, 3] = 40
+    a = rgba[..., 3] / np.float32(255)
+    alpha_want = hand_ensemble(net, np.repeat(a[..., None], 3, -1)) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(whole(rgba)[..., 3].astype(int) - quantize(alpha_want, 255)).max() <= 1
+    with pytest.raises(TypeError, match="tta must be True or False"):
+        Upscaler(net, tta="yes")
+
+
+def test_tta_memory_estimate_counts_the_whole_float_output(net):
+    plain, tta = Upscaler(net, tile=16), Upscaler(net, tile=16, tta=True)
+    whole_float = 16 * 400 * 400 * 3 * 4  # one float32 x4 output
+    assert plain.memory_needed(400, 400)["strips"] < whole_float
+    assert tta.memory_needed(400, 400)["strips"] > 2 * whole_float  # the sum and one pass

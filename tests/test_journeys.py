@@ -76,7 +76,10 @@ JOURNEYS = {
     "upscale": [DOCTEST.format("keras_esrgan.inference.upscaler"), "tests/test_inference.py::test_one_by_one_and_upscale_function"],
     "validation_pipeline": [README],
     # the keras-esrgan command
-    "keras-esrgan upscale": [README, "tests/test_cli.py::test_console_script_end_to_end"],
+    "keras-esrgan upscale": [README, "tests/test_cli.py::test_console_script_end_to_end",
+                             "tests/test_cli.py::test_recursive_folders_formats_metadata_and_resuming",
+                             "tests/test_cli.py::test_overlapped_run_writes_what_the_one_by_one_loop_writes"],
+    "keras-esrgan video": ["tests/test_video.py::test_video_command_upscales_copies_audio_and_resumes_after_ctrl_c"],
     "keras-esrgan evaluate": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],
     "keras-esrgan interpolate": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],
     "keras-esrgan convert": ["tests/test_journeys.py::test_cli_commands_as_the_docs_show_them"],

@@ -304,11 +304,10 @@ def test_sixteen_bit_png_keeps_depth_alpha_and_metadata(tmp_path, channels):
 
     meta = md.read_metadata(src)
     assert meta.icc_profile == SRGB and dict(meta.text) == TEXT and meta.orientation == 3
-    raw = read_image(src)  # the 16-bit path of images.py: TensorFlow, no orientation
-    assert raw.dtype == np.uint16
-    np.testing.assert_array_equal(raw, stored)
-    pixels = md.apply_orientation(raw, meta.orientation)
+    pixels = read_image(src)  # the 16-bit path of images.py: TensorFlow, then the orientation
+    assert pixels.dtype == np.uint16
     np.testing.assert_array_equal(pixels, upright)
+    np.testing.assert_array_equal(md.apply_orientation(stored, meta.orientation), upright)
     big = pixels.repeat(2, 0).repeat(2, 1)
     out = tmp_path / "out16.png"
     write_image(out, big)  # 16 bits through tf.io.encode_png, as today
@@ -334,7 +333,7 @@ def test_alpha_png_round_trip_keeps_alpha_and_metadata(tmp_path):
     src = tmp_path / "rgba.png"
     _write(src, np.ascontiguousarray(_STORE[8](upright)), "PNG", orientation=8)
     meta = md.read_metadata(src)
-    pixels = md.apply_orientation(read_image(src), meta.orientation)
+    pixels = read_image(src)  # turned upright on read
     np.testing.assert_array_equal(pixels, upright)
     big = pixels.repeat(2, 0).repeat(2, 1)
     out = tmp_path / "rgba_out.png"
@@ -342,3 +341,85 @@ def test_alpha_png_round_trip_keeps_alpha_and_metadata(tmp_path):
     np.testing.assert_array_equal(read_image(out), big)
     assert md.read_metadata(out).orientation == 1
     assert md.read_metadata(out).icc_profile == SRGB
+
+
+# --- read_image / read_image_with_metadata / write_image(metadata=) -------------------------
+
+
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+@pytest.mark.parametrize("orientation", [3, 6, 7])
+def test_read_image_turns_every_format_upright_and_probe_agrees(tmp_path, ext, orientation):
+    from keras_esrgan.images import probe_image
+
+    fmt, lossless, extra = FORMATS[ext]
+    upright = _pattern(3, 5, 3, seed=orientation).repeat(4, 0).repeat(4, 1)
+    stored = np.ascontiguousarray(_STORE[orientation](upright))
+    src = tmp_path / f"in.{ext}"
+    _write(src, stored, fmt, orientation=orientation, **extra)
+    got = read_image(src)
+    assert got.shape == upright.shape
+    if lossless:
+        np.testing.assert_array_equal(got, upright)
+    else:
+        assert np.abs(got.astype(int) - upright).mean() < 4
+    info = probe_image(src)
+    assert (info.height, info.width) == upright.shape[:2]
+
+
+def test_sixteen_bit_png_with_exif_after_the_pixels_is_turned(tmp_path):
+    from keras_esrgan.images import probe_image
+
+    upright = _pattern(4, 6, 3, np.uint16, seed=9)
+    stored = np.ascontiguousarray(_STORE[8](upright))
+    import tensorflow as tf
+
+    png = tf.io.encode_png(stored).numpy()
+    iend = png.rindex(b"IEND") - 4
+    exif = _exif(8, stored.shape[1], stored.shape[0]).tobytes()
+    (tmp_path / "deep.png").write_bytes(png[:iend] + _chunk(b"eXIf", exif) + png[iend:])
+    got = read_image(tmp_path / "deep.png")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, upright)
+    assert probe_image(tmp_path / "deep.png")[:2] == (6, 4)
+
+
+@pytest.mark.parametrize("out_ext", ["png", "jpg", "webp", "tiff"])
+def test_write_image_carries_what_read_image_with_metadata_read(tmp_path, out_ext):
+    from keras_esrgan.images import read_image_with_metadata
+
+    upright = _pattern(3, 5, 3, seed=2).repeat(4, 0).repeat(4, 1)
+    src = tmp_path / "in.png"
+    _write(src, np.ascontiguousarray(_STORE[6](upright)), "PNG", dpi=(300, 300))
+    loaded = read_image_with_metadata(src)
+    np.testing.assert_array_equal(loaded.pixels, upright)
+    big = loaded.pixels.repeat(2, 0).repeat(2, 1)
+    out = tmp_path / f"out.{out_ext}"
+    write_image(out, big, metadata=loaded.metadata, lossless=True)
+    back = Image.open(out)
+    assert back.size == big.shape[1::-1] and back.info["icc_profile"] == SRGB
+    exif = back.getexif()
+    assert exif[ExifTags.Base.Orientation] == 1 and exif[ExifTags.Base.Make] == "TestCam"
+    assert exif.get_ifd(EXIF_IFD)[ExifTags.Base.ExifImageWidth] == big.shape[1]
+    assert (back.text if out_ext == "png" else {}) == (TEXT if out_ext == "png" else {})
+    if out_ext != "jpg":  # lossless WebP, PNG, TIFF: the very pixels
+        np.testing.assert_array_equal(read_image(out), big)
+    plain = tmp_path / f"plain.{out_ext}"
+    write_image(plain, big)  # no metadata= : none written
+    bare = md.read_metadata(plain)
+    assert bare.icc_profile is None and bare.exif is None and not bare.text
+
+
+def test_write_image_sixteen_bit_keeps_metadata_and_drops_a_profile_of_another_colour_space(tmp_path):
+    deep = _pattern(4, 6, 3, np.uint16, seed=3)
+    meta = md.ImageMetadata("PNG", (6, 4), "RGB", icc_profile=SRGB, text=TEXT)
+    write_image(tmp_path / "deep.png", deep, metadata=meta)
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png"), deep)
+    back = md.read_metadata(tmp_path / "deep.png")
+    assert back.icc_profile == SRGB and dict(back.text) == TEXT
+    # An RGB profile on grey pixels (or a CMYK JPEG's on RGB ones) would shift colours: dropped.
+    write_image(tmp_path / "grey.png", deep[..., 0], metadata=meta)
+    assert md.read_metadata(tmp_path / "grey.png").icc_profile is None
+    cmyk = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk = cmyk[:16] + b"CMYK" + cmyk[20:]
+    write_image(tmp_path / "rgb.png", deep, metadata=md.ImageMetadata("JPEG", (6, 4), "CMYK", icc_profile=cmyk))
+    assert md.read_metadata(tmp_path / "rgb.png").icc_profile is None

@@ -359,3 +359,52 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path):
     assert [p for p, _ in got] == [p for p, _ in src_frames]
     steps = np.diff([p for p, _ in got])
     assert len(set(steps.tolist())) == 3  # three different frame durations survive
+
+
+def test_video_command_upscales_copies_audio_and_resumes_after_ctrl_c(tmp_path, capsys, monkeypatch):
+    """`keras-esrgan video IN -o OUT --weights W` as the README writes it (lossless codec so the
+    frames compare exactly): frames are the Upscaler's, audio and subtitles copied, the progress
+    bar shows frames/s and the time left; Ctrl-C mid-run, then the same command finishes
+    without redoing the segments already done."""
+    from keras_esrgan import RRDBNet, Upscaler, save_generator
+    from keras_esrgan.cli import main
+
+    net = RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    net.conv_last.bias.assign(np.full(3, 0.5, "float32"))
+    weights = str(tmp_path / "tiny_x2.safetensors")
+    save_generator(net, weights)
+    src, out = tmp_path / "clip.mkv", tmp_path / "clip_x2.mkv"
+    make_clip(src, n=12, size=(24, 16))
+    line = ["video", str(src), "-o", str(out), "--weights", weights, "--precision", "fp32",
+            "--codec", "ffv1", "--pix-fmt", "bgr0", "--segment-frames", "4"]
+
+    calls = []
+    call = Upscaler.__call__
+
+    def interrupted_at_frame_7(self, image, outscale=None):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return call(self, image, outscale=outscale)
+
+    monkeypatch.setattr(Upscaler, "__call__", interrupted_at_frame_7)
+    assert main(line) == 130
+    assert "interrupted" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setattr(Upscaler, "__call__", call)
+    assert main(line) == 0
+    stdout, stderr = capsys.readouterr()
+    assert "12 frame(s) in 3 segment(s), 8 upscaled" in stdout and "4 from an earlier run" in stdout
+    assert re.search(r"\d+/12 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+frame/s\]", stderr), stderr
+    expected = Upscaler(weights, precision="fp32")
+    got = decoded(out)[0]
+    assert len(got) == 12
+    for (_, frame), (_, original) in zip(got, decoded(src)[0]):
+        np.testing.assert_array_equal(frame, expected(original))
+    assert packets(out, "audio") == packets(src, "audio")
+    assert packets(out, "subtitles") == packets(src, "subtitles")
+    assert not os.path.exists(f"{out}.parts")
+    # An existing output without --overwrite, a missing input: one-line errors.
+    assert main(line) == 1 and "clip_x2.mkv exists (pass --overwrite" in capsys.readouterr().err
+    assert main(["video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "x.mp4"), "--weights", weights]) == 1
+    err = capsys.readouterr().err
+    assert "no such video file" in err and "Traceback" not in err

@@ -24,6 +24,17 @@ from keras_esrgan.pixels import IMAGE_DTYPES, as_rgb, luma, pad_to_multiple, qua
 from keras_esrgan.weights import load_generator
 
 ALPHA_MODES = ("model", "resize")
+# The 8 symmetries of the square that test-time augmentation runs (BasicSR's self-ensemble):
+# (forward on the input, inverse on the output), for (H, W, C) arrays. k quarter turns
+# anticlockwise, after a left-right flip for the last four.
+TTA_TRANSFORMS = tuple(
+    (
+        (lambda a, k=k, f=flip: np.rot90(a[:, ::-1] if f else a, k)),
+        (lambda a, k=k, f=flip: (lambda b: b[:, ::-1] if f else b)(np.rot90(a, -k))),
+    )
+    for flip in (False, True)
+    for k in range(4)
+)
 # The pixel budget automatic tiling keeps each window within (with `BYTES_PER_PIXEL`): windows
 # of up to 591^2 pixels in fp32 and 724^2 in bf16, which keeps a 2048^2 -> 8192^2 upscale under
 # 3 GiB in all.
@@ -198,6 +209,11 @@ class Upscaler:
             once here. Real-ESRGAN's denoise strength on `"realesr-general-x4v3"` (1: full
             denoising, 0: its weak-denoise pair); GAN vs PSNR on `"RealESRGAN_x4plus"`. None
             (default): the model alone.
+        tta: test-time augmentation (ESRGAN/BasicSR's self-ensemble): the image runs through
+            the network in its 8 flips and rotations (`TTA_TRANSFORMS`), each output is turned
+            back and the 8 are averaged. 8 times the compute; the whole float output is held
+            (see `memory_needed`). Grey, RGBA (alpha in `"model"` mode too) and tiling work as
+            without it: each of the 8 passes is tiled as its (possibly rotated) shape needs.
 
     Attributes:
         runner: the `NetworkRunner` that runs the windows (`runner.refresh()` after the
@@ -239,6 +255,8 @@ class Upscaler:
         blend=DEFAULT_BLEND,
         max_memory=None,
         strength=None,
+        *,
+        tta=False,
     ):
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"alpha_mode must be one of {ALPHA_MODES}, got {alpha_mode!r}")
@@ -287,6 +305,9 @@ class Upscaler:
             else DEFAULT_MEMORY_BUDGET // BYTES_PER_PIXEL[self.precision]
         )
         self.max_memory = default_max_memory() if max_memory is None else max_memory
+        if not isinstance(tta, (bool, np.bool_)):
+            raise TypeError(f"tta must be True or False, got {tta!r}")
+        self.tta = bool(tta)
 
     @property
     def fp32_fallbacks(self):
@@ -356,6 +377,10 @@ class Upscaler:
         else:
             strip = s * wh * s * wp
             strips = strip * 3 * 4 + s * wh * s * ww * (2 * 3 + 1) * 4  # strip, window, weights
+        if self.tta:
+            # the ensemble's float sum and one pass's whole output (turned back), both full size
+            strip = s * s * hp * wp
+            strips = 2 * strip * 3 * 4 + strip * 3 * item + s * wh * s * ww * (2 * 3 + 1) * 4
         if channels != 3:
             strips += strip * 4  # the luma of a grey run
         strips += (inputs + output + strips) // 20 + 65536  # the small arrays between, rounded up
@@ -408,6 +433,13 @@ class Upscaler:
         x = np.asarray(x, np.float32)
         if x.ndim != 3 or x.shape[-1] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
             raise ValueError(f"predict: expected float (H, W, 3), got shape {x.shape}")
+        if self.tta:
+            yield 0, self._ensemble(x)
+            return
+        yield from self._strips(x)
+
+    def _strips(self, x):
+        """`strips` of one pass (no test-time augmentation)."""
         h, w = x.shape[:2]
         s = self.scale
         plan = self.tile_plan(h, w)
@@ -441,6 +473,22 @@ class Upscaler:
         for row, strip in strips:
             out[row : row + strip.shape[0]] = strip
         return out
+
+    def _ensemble(self, x):
+        """The mean of the 8 `TTA_TRANSFORMS` passes over `x`, each turned back: (sH, sW, 3)."""
+        total = None
+        for forward, backward in TTA_TRANSFORMS:
+            xt = np.ascontiguousarray(forward(x))
+            out = np.empty((self.scale * xt.shape[0], self.scale * xt.shape[1], 3), np.float32)
+            for row, strip in self._strips(xt):
+                out[row : row + strip.shape[0]] = strip
+            out = backward(out)
+            if total is None:
+                total = np.ascontiguousarray(out)
+            else:
+                total += out
+        total *= 1 / len(TTA_TRANSFORMS)
+        return total
 
     # --- images ------------------------------------------------------------------------------
 
