@@ -20,12 +20,12 @@ import pytest
 import tensorflow as tf
 
 import keras_esrgan
-from keras_esrgan import callbacks as cb
 from keras_esrgan.checkpoints import checkpoints_on_disk
 from keras_esrgan.data import image_folder
 from keras_esrgan.data.degrade import matlab_bicubic_resize
 from keras_esrgan.recipes import RecipeError, get_preset
 from keras_esrgan.recipes import realworld as recipe_realworld
+from keras_esrgan.validation import validate, validation_images
 from tests import standins
 from tests.conftest import FIXTURES, ROOT
 from tests.test_callbacks import events
@@ -89,10 +89,10 @@ def test_realesrgan_preset_trains_both_stages_on_degraded_inputs(tmp_path):
     preset = get_preset("realesrgan", **REALESRGAN)
     val = image_folder(workdir / "data" / "synthetic" / "val")
     pairs = recipe_realworld.validation_pairs(preset, val, degraded=True)
-    bicubic = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), pairs, 4)["psnr"]
+    bicubic = validate(lambda lr: matlab_bicubic_resize(lr, 4), pairs, 4)["model"].psnr
     assert result["scores"]["bicubic"]["psnr"] == pytest.approx(bicubic, abs=1e-6)
-    clean = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), cb.validation_images(
-        keras_esrgan.validation_pipeline(val)), 4)["psnr"]
+    clean = validate(lambda lr: matlab_bicubic_resize(lr, 4), validation_images(
+        keras_esrgan.validation_pipeline(val)), 4)["model"].psnr
     assert abs(clean - bicubic) > 1.0
     curve = scalar_events(workdir / "tensorboard" / "gan" / "validation", "psnr_y")
     assert [s for s, _ in curve] == [4]

@@ -14,7 +14,6 @@ from absl import logging
 from keras_esrgan import callbacks as cb
 from keras_esrgan.atomic import write_json
 from keras_esrgan.checkpoints import TrainingCheckpoint
-from keras_esrgan.data.degrade import matlab_bicubic_resize
 from keras_esrgan.models import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 from keras_esrgan.precision import training_policy
 from keras_esrgan.recipes.environment import describe_strategy, make_strategy, perceptual_loss
@@ -28,6 +27,7 @@ from keras_esrgan.recipes.presets import (
 )
 from keras_esrgan.recipes.sources import prepare_data
 from keras_esrgan.training import ADAM, ESRGAN, PSNRTrainer
+from keras_esrgan.validation import bicubic_upscale, generator_upscale, validate
 
 
 def _read_json(path):
@@ -578,11 +578,10 @@ def train(
 
     # The final table: every model on the same images with the protocol used during training.
     border = preset.scale
-    bicubic = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, preset.scale), val_images, border)
-    run.result["scores"]["bicubic"] = dict(psnr=bicubic["psnr"], ssim=bicubic["ssim"])
-    for name, path in models.items():
-        scores = cb.validation_scores(cb.generator_upscale(load_generator(path)), val_images, border)
-        run.result["scores"][name] = dict(psnr=scores["psnr"], ssim=scores["ssim"])
+    methods = dict(bicubic=bicubic_upscale(preset.scale))
+    methods.update({name: generator_upscale(load_generator(path)) for name, path in models.items()})
+    for name, scores in validate(methods, val_images, border).items():
+        run.result["scores"][name] = scores.means()
     run.result["validation"] = dict(
         images=len(val_images), description=sources.val_description, crop_border=border, channel="Y"
     )
