@@ -176,13 +176,14 @@ class _GeneratorTrainer(keras.Model):
         save_generator(self.ema_generator if ema else self.generator, path)
 
     def checkpoint_objects(self):
-        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG).
+        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG; it
+        adds the step, `iterations`, itself).
 
         Flat lists of variables, in `weights` / `variables` order: `tf.train.Checkpoint`
         given a Keras 3 model silently skips layers held in Python lists (RRDBNet's `body`),
         because Keras wraps such lists in its own tracking type.
         """
-        objects = dict(generator=_tf_variables(self.generator.weights), iterations=self.iterations.value)
+        objects = dict(generator=_tf_variables(self.generator.weights))
         if self._ema_generator is not None:
             objects["ema_generator"] = _tf_variables(self._ema_generator.weights)
         if getattr(self, "optimizer", None) is not None:

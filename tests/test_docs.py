@@ -35,6 +35,7 @@ import keras
 import pytest
 
 from keras_esrgan.cli import main as cli_main
+from keras_esrgan.recipes import WorkDir
 from tests import standins
 from tests.conftest import ROOT
 
@@ -70,7 +71,8 @@ SHRINK = [
 
 
 def _paper_run_trained_both_stages(world):
-    result = json.loads((world / "runs" / "paper" / "results.json").read_text())
+    with open(WorkDir(world / "runs" / "paper").results) as fh:
+        result = json.load(fh)
     assert result["preset"]["name"] == "paper" and result["preset"]["discriminator"] == "vgg"
     assert result["preset"]["patch_size"] == 128 and result["steps"] == {"psnr": 2, "gan": 2}
     assert result["perceptual"] == "VGG19 from vgg19-dcbb9e9d.pth"
