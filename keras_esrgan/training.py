@@ -40,6 +40,8 @@ from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.perceptual import DEFAULT_LAYER_WEIGHTS, REAL_ESRGAN_LAYER_WEIGHTS, PerceptualLoss
 
+# The papers' hyperparameters, named once: the trainers' defaults here, and the values of the
+# recipe presets (`keras_esrgan.recipes.presets`).
 # ESRGAN section 4.1 / BasicSR train_ESRGAN_x4.yml: L_G = L_percep + lambda * L_G^Ra + eta * L1.
 PERCEPTUAL_WEIGHT = 1.0
 GAN_WEIGHT = 5e-3
@@ -62,6 +64,10 @@ LOSS_DEFAULTS = {
 }
 # BasicSR `ema_decay` in both configs.
 EMA_DECAY = 0.999
+# Stage lengths (BasicSR `total_iter`): train_RRDBNet_PSNR_x4.yml and train_realesrnet_x4plus.yml
+# 1M iterations, train_ESRGAN_x4.yml and train_realesrgan_x4plus.yml 400k.
+PSNR_STEPS = 1_000_000
+GAN_STEPS = 400_000
 # ESRGAN section 4.1: Adam, lr 1e-4 halved at 50k, 100k, 200k, 300k iterations; BasicSR uses
 # betas (0.9, 0.99) and PyTorch's epsilon 1e-8.
 GAN_LEARNING_RATE = 1e-4
