@@ -464,6 +464,72 @@ def _load_data(run, sources_args, lr_dir, val_lr_dir):
     return sources.val_description
 
 
+def _setup(preset, workdir, strategy, mixed_precision, verbose):
+    """The run's settings, strategy and folders (the workdir checked against the preset)."""
+    work = WorkDir(os.path.abspath(os.fspath(workdir)))
+    strategy = strategy or make_strategy("mirrored")
+    try:
+        policy = training_policy(mixed_precision)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
+    if preset.batch_size % strategy.num_replicas_in_sync:
+        raise RecipeError(
+            f"batch_size={preset.batch_size} must be divisible by the "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    if preset.seed >= 0:
+        keras.utils.set_random_seed(preset.seed)
+    os.makedirs(work.root, exist_ok=True)
+    chief = bool(strategy.extended.should_checkpoint)
+    own = work if chief else WorkDir(tempfile.mkdtemp(prefix="keras_esrgan_worker_"))
+    os.makedirs(own.artifacts.folder, exist_ok=True)
+    _check_workdir(work, preset, chief)
+    return _Run(preset, work, strategy, policy, verbose, chief, own)
+
+
+def _start_weights(run, stage, psnr_generator, vgg_weights):
+    """Resolve the start weights and build the perceptual loss of the stages still to train,
+    before any data is read: a zoo name downloads (or fails offline) and the paper preset
+    without VGG weights fails here, in seconds. Prints the run's banner; returns the resolved
+    `psnr_generator`."""
+    preset = run.preset
+    psnr = stage in ("psnr", "both") and not run.done("psnr", preset.psnr_steps)
+    gan = stage in ("gan", "both") and not run.done("gan", preset.gan_steps)
+    if psnr:
+        run.psnr_init = recipe_realworld.weights_file(preset.psnr_init, "psnr_init")
+    if psnr_generator is not None:
+        psnr_generator = recipe_realworld.weights_file(psnr_generator, "psnr_generator")
+    if gan:
+        run.discriminator_init = recipe_realworld.weights_file(preset.discriminator_init, "discriminator_init")
+    arch = ", ".join(f"{k}={v}" for k, v in preset.architecture().items())
+    _banner(
+        f"ESRGAN recipe, preset {preset.name!r}: RRDBNet({arch}), {run.policy}, {describe_strategy(run.strategy)}"
+    )
+    print(f"workdir: {run.work.root}", flush=True)
+    if gan:
+        with run.strategy.scope():
+            run.perceptual, run.perceptual_description = perceptual_loss(
+                vgg_weights, preset.perceptual_fallback, run.policy, preset.layer_weights()
+            )
+    return psnr_generator
+
+
+def _train_stages(run, stage, psnr_generator):
+    """Run (or skip) the requested stages: `([StageResult], {name: generator path})`."""
+    stages, models = [], {}
+    if stage in ("psnr", "both"):
+        stages.append(psnr_stage(run))
+        models["psnr"] = stages[-1].model
+    elif psnr_generator:
+        models["psnr"] = psnr_generator
+    elif os.path.isfile(run.work.artifacts.generator("psnr")):
+        models["psnr"] = run.work.artifacts.generator("psnr")
+    if stage in ("gan", "both"):
+        stages.append(gan_stage(run, models.get("psnr"), bool(psnr_generator)))
+        models["gan"] = stages[-1].model
+    return stages, models
+
+
 def train(
     preset,
     workdir,
@@ -530,77 +596,26 @@ def train(
     """
     started = time.time()
     preset, stage, psnr_generator = _arguments(preset, stage, export_model, psnr_generator, vgg_weights)
-    work = WorkDir(os.path.abspath(os.fspath(workdir)))
-    strategy = strategy or make_strategy("mirrored")
-    try:
-        policy = training_policy(mixed_precision)
-    except ValueError as err:
-        raise RecipeError(str(err)) from None
-    if preset.batch_size % strategy.num_replicas_in_sync:
-        raise RecipeError(
-            f"batch_size={preset.batch_size} must be divisible by the "
-            f"{strategy.num_replicas_in_sync} replicas"
-        )
-    if preset.seed >= 0:
-        keras.utils.set_random_seed(preset.seed)
-    os.makedirs(work.root, exist_ok=True)
-    chief = bool(strategy.extended.should_checkpoint)
-    own = work if chief else WorkDir(tempfile.mkdtemp(prefix="keras_esrgan_worker_"))
-    os.makedirs(own.artifacts.folder, exist_ok=True)
-    run = _Run(preset, work, strategy, policy, verbose, chief, own)
-    _check_workdir(work, preset, chief)
-    trains = dict(psnr=stage in ("psnr", "both"), gan=stage in ("gan", "both"))
-    trains = {name: on and not run.done(name, getattr(preset, f"{name}_steps")) for name, on in trains.items()}
-    # Start weights before any data is read: a zoo name downloads (or fails offline) here.
-    if trains["psnr"]:
-        run.psnr_init = recipe_realworld.weights_file(preset.psnr_init, "psnr_init")
-    if psnr_generator is not None:
-        psnr_generator = recipe_realworld.weights_file(psnr_generator, "psnr_generator")
-    if trains["gan"]:
-        run.discriminator_init = recipe_realworld.weights_file(preset.discriminator_init, "discriminator_init")
-    arch = ", ".join(f"{k}={v}" for k, v in preset.architecture().items())
-    _banner(
-        f"ESRGAN recipe, preset {preset.name!r}: RRDBNet({arch}), {policy}, {describe_strategy(strategy)}"
-    )
-    print(f"workdir: {work.root}", flush=True)
-
-    # The perceptual loss first: the paper preset without VGG weights fails here, in seconds,
-    # before any data is read or any model built.
-    if trains["gan"]:
-        with strategy.scope():
-            run.perceptual, run.perceptual_description = perceptual_loss(
-                vgg_weights, preset.perceptual_fallback, policy, preset.layer_weights()
-            )
+    run = _setup(preset, workdir, strategy, mixed_precision, verbose)
+    psnr_generator = _start_weights(run, stage, psnr_generator, vgg_weights)
     sources = dict(data=data, hr_dir=hr_dir, val_dir=val_dir, data_dir=data_dir, manual_dir=manual_dir)
     val_description = _load_data(run, sources, lr_dir, val_lr_dir)
-
-    stages, models = [], {}
-    if stage in ("psnr", "both"):
-        stages.append(psnr_stage(run))
-        models["psnr"] = stages[-1].model
-    elif psnr_generator:
-        models["psnr"] = psnr_generator
-    elif os.path.isfile(work.artifacts.generator("psnr")):
-        models["psnr"] = work.artifacts.generator("psnr")
-    if stage in ("gan", "both"):
-        stages.append(gan_stage(run, models.get("psnr"), bool(psnr_generator)))
-        models["gan"] = stages[-1].model
-    result = dict(
+    stages, models = _train_stages(run, stage, psnr_generator)
+    fields = dict(
         preset=dataclasses.asdict(preset),
-        workdir=work.root,
-        dtype_policy=policy,
-        strategy=describe_strategy(strategy),
-        replicas=strategy.num_replicas_in_sync,
+        workdir=run.work.root,
+        dtype_policy=run.policy,
+        strategy=describe_strategy(run.strategy),
+        replicas=run.strategy.num_replicas_in_sync,
         steps={s.stage: s.step for s in stages},
         resumed={s.stage: s.resumed for s in stages if s.resumed},
         seconds={s.stage: s.seconds for s in stages},
         perceptual=run.perceptual_description,
         gan_start=psnr_generator,
     )
-    if not chief:  # the chief writes the interpolation, the exports and the report
-        shutil.rmtree(own.root, ignore_errors=True)
-        return RunResult(**result, artifacts={}, scores={})
-
+    if not run.chief:  # the chief writes the interpolation, the exports and the report
+        shutil.rmtree(run.own.root, ignore_errors=True)
+        return RunResult(**fields, artifacts={}, scores={})
     finish = time.time()
     if "psnr" in models and "gan" in models:
         models["interp"] = interpolation_stage(run, models["psnr"], models["gan"])
@@ -615,9 +630,9 @@ def train(
     validation = dict(
         images=len(run.val_images), description=val_description, crop_border=preset.scale, channel="Y"
     )
-    result["seconds"].update(finish=_since(finish), total=_since(started))
-    result = RunResult(**result, artifacts=artifacts, scores=scores, exported=exported, validation=validation)
-    write_json(work.results, result.as_dict())
+    fields["seconds"].update(finish=_since(finish), total=_since(started))
+    result = RunResult(**fields, artifacts=artifacts, scores=scores, exported=exported, validation=validation)
+    write_json(run.work.results, result.as_dict())
     return result
 
 
