@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
+from keras_esrgan import metrics  # noqa: E402
 from keras_esrgan.weights.ncnn import parse_param, read_ncnn  # noqa: E402
 from tests.reference.ncnn_runner import NcnnRunner, bicubic_ncnn, keras_generator, wheel_models  # noqa: E402
 
@@ -46,11 +47,10 @@ def compare(param, size, runs, threads, seed=0):
         theirs, ours_final = runner(x, before), bicubic_ncnn(ours, model.output_resize["factor"])
         final_gap = np.abs(runner(x) - ours_final).max()
     gap = np.abs(theirs - ours)
-    mse = float(np.mean(gap.astype(np.float64) ** 2))
     row = dict(
         model=param.stem, arch=model.arch, config=model.config, storage=model.storage,
         resize=model.output_resize, max_abs=float(gap.max()), mean_abs=float(gap.mean()),
-        psnr=float("inf") if mse == 0 else 10 * np.log10(1 / mse),
+        psnr=metrics.psnr(theirs[0], ours[0], data_range=1.0),
         final_max_abs=None if before is None else float(final_gap),
         ncnn_s=median_seconds(lambda: runner(x), runs),
         keras_s=median_seconds(lambda: keras_fn(x).numpy(), runs),

@@ -29,9 +29,15 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 SHARED = os.environ.get("KERAS_ESRGAN_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
 
 
-def db(sse, n):
-    """PSNR in dB (peak 255) from a sum of squared errors over n values."""
-    return float("inf") if sse == 0 else 10 * np.log10(255.0**2 * n / sse)
+def pooled_psnr(pairs):
+    """RGB PSNR in dB of uint8 `(output, reference)` pairs taken as one image (the MSE over every
+    pixel of every pair): `keras_esrgan.metrics.psnr` of the pairs laid end to end."""
+    from keras_esrgan import metrics
+
+    def column(images):  # (N, 1, 3): images of any sizes as one image, same pixels
+        return np.concatenate([image.reshape(-1, 1, image.shape[-1]) for image in images])
+
+    return metrics.psnr(column([a for a, _ in pairs]), column([b for _, b in pairs]))
 
 
 def lr_images(names):
@@ -68,14 +74,13 @@ def seams(args):
     print(f"weights {os.path.basename(weights)}, tile {args.tile}, images "
           + ", ".join(f"{k} {v.shape[1]}x{v.shape[0]}" for k, v in images.items()))
 
-    stats = {}  # (overlap, blend) -> list of (sse, n, max error, max step)
+    stats = {}  # (overlap, blend) -> list of (output, untiled output, max error, max step)
     bf16_stats = []
     for name, x in images.items():
         full = fp32.predict(x)
         full8 = quantize(full)
         low = quantize(bf16.predict(x))
-        bf16_stats.append((np.sum((low.astype(np.float64) - full8) ** 2), full8.size,
-                           int(np.abs(low.astype(int) - full8).max())))
+        bf16_stats.append((low, full8, int(np.abs(low.astype(int) - full8).max())))
         h, w = x.shape[:2]
         for overlap in overlaps:
             window = args.tile + overlap
@@ -99,21 +104,18 @@ def seams(args):
                 step = max(np.abs(np.diff(error, axis=0)).mean(axis=(1, 2)).max(),
                            np.abs(np.diff(error, axis=1)).mean(axis=(0, 2)).max())
                 stats.setdefault((overlap, blend), []).append(
-                    (np.sum((out8.astype(np.float64) - full8) ** 2), full8.size,
-                     int(np.abs(out8.astype(int) - full8).max()), float(step)))
+                    (out8, full8, int(np.abs(out8.astype(int) - full8).max()), float(step)))
             print(f"  {name}: overlap {overlap} done ({len(rows) * len(cols)} windows of "
                   f"{min(window, h)}x{min(window, w)})", flush=True)
 
-    sse, n = sum(v[0] for v in bf16_stats), sum(v[1] for v in bf16_stats)
     worst = max(v[2] for v in bf16_stats)
-    print(f"\nbf16 untiled vs fp32 untiled: {db(sse, n):.1f} dB, max {worst} levels\n")
+    print(f"\nbf16 untiled vs fp32 untiled: {pooled_psnr([v[:2] for v in bf16_stats]):.1f} dB, "
+          f"max {worst} levels\n")
     header = f"{'overlap':>8}{'tile_pad':>9}{'blend':>6}{'PSNR dB':>9}{'max err':>8}{'line step':>10}"
     print(header)
     print("-" * len(header))
     for (overlap, blend), values in sorted(stats.items()):
-        sse = sum(v[0] for v in values)
-        n = sum(v[1] for v in values)
-        psnr = db(sse, n)
+        psnr = pooled_psnr([v[:2] for v in values])
         print(f"{overlap:>8}{(overlap - blend) / 2:>9g}{blend:>6}{psnr:>9.1f}"
               f"{max(v[2] for v in values):>8}{max(v[3] for v in values):>10.2f}")
     print("\nCompute spent on overlap with the automatic windows (new pixels / pixels run):")

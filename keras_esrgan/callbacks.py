@@ -12,9 +12,9 @@ reads, which is all `tf.summary.scalar` / `tf.summary.image` do, but those two l
 `tensorboard` package, which TensorFlow 2.21 no longer installs. Training therefore needs no
 `tensorboard`; only viewing the logs does (`pip install tensorboard`).
 
-Validation follows the super-resolution papers' protocol (BasicSR's `calculate_psnr` /
-`calculate_ssim`): the output is rounded to uint8, `scale` pixels are cropped from each border,
-and PSNR and SSIM are computed on the BT.601 luma (Y) channel and averaged over the images.
+Validation scores with `keras_esrgan.validation.validate`, the protocol `evaluate` and the
+recipe's report use too (the papers': uint8 output, `scale` pixels cropped from each border, PSNR
+and SSIM on the BT.601 Y channel, averaged over the images).
 """
 
 import keras
@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from tensorflow.core.framework import summary_pb2
 
-from keras_esrgan.data.degrade import matlab_bicubic_resize
-from keras_esrgan.pixels import quantize, to_float
+from keras_esrgan.pixels import quantize
+from keras_esrgan.validation import bicubic_upscale, generator_upscale, validate, validation_images
 
 
 def _plugin_metadata(plugin, data_class):
@@ -73,89 +73,6 @@ def write_images(name, images, step):
         tensor=tensor,
         step=int(step),
         metadata=_plugin_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE),
-    )
-
-
-def validation_images(pairs):
-    """`(lr, hr)` pairs as a list of uint8 numpy pairs `(h, w, 3)`, `(s*h, s*w, 3)`.
-
-    Args:
-        pairs: `validation_pipeline(...)` (float batches of one in [0, 1]), any iterable of
-            float `(1, h, w, 3)` / `(h, w, 3)` pairs in [0, 1], or of uint8 pairs.
-
-    Float input in [0, 1] that came from uint8 files rounds back to exactly the file's values
-    (`keras_esrgan.pixels.quantize`, BasicSR's `tensor2img` rounding).
-
-    Example:
-    >>> from keras_esrgan.data import image_folder, validation_pipeline, write_synthetic_folder
-    >>> val = validation_images(validation_pipeline(image_folder(write_synthetic_folder("val", 2, 64))))
-    >>> len(val), val[0][0].shape, val[0][0].dtype, val[0][1].shape
-    (2, (16, 16, 3), dtype('uint8'), (64, 64, 3))
-    """
-    out = []
-    for lr, hr in pairs:
-        lr, hr = np.asarray(lr), np.asarray(hr)
-        if lr.ndim == 4:
-            if lr.shape[0] != 1 or hr.shape[0] != 1:
-                raise ValueError(f"validation_images: batches of one image expected, got {lr.shape}")
-            lr, hr = lr[0], hr[0]
-        if lr.dtype != np.uint8:
-            lr, hr = quantize(lr), quantize(hr)
-        out.append((lr, hr))
-    if not out:
-        raise ValueError("validation_images: the validation set is empty")
-    return out
-
-
-def generator_upscale(generator):
-    """`lr uint8 (h, w, 3) -> sr uint8 (s*h, s*w, 3)` with a Keras generator, one full image.
-
-    The generator runs eagerly in inference mode (any dtype policy; outputs are float32).
-    """
-
-    def upscale(lr):
-        return quantize(generator(to_float(lr)[None], training=False)[0])
-
-    return upscale
-
-
-def validation_scores(upscale, images, crop_border, test_y_channel=True):
-    """Mean PSNR and SSIM of `upscale(lr)` against `hr` over a validation set (BasicSR protocol).
-
-    Args:
-        upscale: callable uint8 `(h, w, 3)` -> uint8 `(s*h, s*w, 3)`, e.g.
-            `generator_upscale(net)` or `lambda lr: matlab_bicubic_resize(lr, 4)`.
-        images: list of uint8 `(lr, hr)` pairs (`validation_images`).
-        crop_border: pixels removed from each edge before measuring (the scale, by convention).
-        test_y_channel: measure on the BT.601 Y channel (True, as the papers) or on RGB.
-
-    Returns:
-        dict `psnr` (dB), `ssim` (means over images) and `per_image` (list of (psnr, ssim)).
-
-    Example:
-    >>> from keras_esrgan.data import image_folder, write_synthetic_folder
-    >>> val = validation_images(image_folder(write_synthetic_folder("val", 2, 64)))
-    >>> scores = validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), val, crop_border=4)
-    >>> round(scores["psnr"], 2), round(scores["ssim"], 4), len(scores["per_image"])
-    (24.45, 0.6539, 2)
-    """
-    from keras_esrgan import metrics
-
-    per_image = []
-    for lr, hr in images:
-        sr = upscale(lr)
-        if sr.shape != hr.shape:
-            raise ValueError(f"validation_scores: output {sr.shape} for an HR image of {hr.shape}")
-        per_image.append(
-            (
-                float(metrics.psnr(sr, hr, crop_border=crop_border, test_y_channel=test_y_channel)),
-                float(metrics.ssim(sr, hr, crop_border=crop_border, test_y_channel=test_y_channel)),
-            )
-        )
-    return dict(
-        psnr=float(np.mean([p for p, _ in per_image])),
-        ssim=float(np.mean([s for _, s in per_image])),
-        per_image=per_image,
     )
 
 
@@ -285,18 +202,16 @@ class ValidationCallback(_EveryNSteps):
         return self._scale() if self.crop_border is None else int(self.crop_border)
 
     def evaluate(self, generator):
-        """`validation_scores` of `generator` on this callback's images and protocol."""
-        return validation_scores(
-            generator_upscale(generator), self.images, self._border(), self.test_y_channel
-        )
+        """`MethodScores` of `generator` (one eager call per image) on this callback's images
+        and protocol (`keras_esrgan.validation.validate`)."""
+        return self._validate(generator_upscale(generator))
+
+    def _validate(self, upscale):
+        return validate(upscale, self.images, self._border(), self.test_y_channel)["model"]
 
     def on_train_begin(self, logs=None):
         if self.bicubic is None:
-            scale = self._scale()
-            scores = validation_scores(
-                lambda lr: matlab_bicubic_resize(lr, scale), self.images, self._border(), self.test_y_channel
-            )
-            self.bicubic = dict(psnr=scores["psnr"], ssim=scores["ssim"])
+            self.bicubic = self._validate(bicubic_upscale(self._scale())).means()
             writer = self._summary_writer()
             if writer is not None:
                 with writer.as_default():
@@ -311,8 +226,7 @@ class ValidationCallback(_EveryNSteps):
                 )
 
     def _run(self, step, logs):
-        scores = self.evaluate(_generator_of(self.model))
-        record = dict(step=step, psnr=scores["psnr"], ssim=scores["ssim"])
+        record = dict(step=step, **self.evaluate(_generator_of(self.model)).means())
         self.history.append(record)
         self._pending = record
         writer = self._summary_writer()

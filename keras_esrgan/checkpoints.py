@@ -23,6 +23,10 @@ import uuid
 import keras
 import tensorflow as tf
 
+# The name the trainer's step variable is saved under (`model.iterations`); the name of the
+# first releases, so their checkpoints resume.
+STEP_KEY = "iterations"
+
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 _ANY = re.compile(r"^ckpt-(\d+)\.(index|data-\d+-of-\d+)$")
 _SHARD = re.compile(r"^ckpt-(\d+)\.data-(\d+)-of-(\d+)$")
@@ -98,6 +102,10 @@ def _describe_generator(shapes):
     )
 
 
+def _tf_variable(variable):
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
 def _task_id(strategy):
     resolver = getattr(strategy, "cluster_resolver", None)
     return getattr(resolver, "task_id", 0) or 0
@@ -107,7 +115,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     """Save the training state periodically and resume from it when `fit` starts again.
 
     Works with `PSNRTrainer` and `ESRGAN` (anything with `checkpoint_objects()` and an
-    `iterations` step variable). On `fit`, if `directory` holds a checkpoint, it is restored
+    `iterations` step variable, which is saved with them). On `fit`, if `directory` holds a checkpoint, it is restored
     (weights, EMA, optimizer state, step) and training continues from the epoch it was in;
     `fit(epochs=E, steps_per_epoch=S)` then stops after E * S steps in total, as an
     uninterrupted run would. `epochs` therefore counts from the start of training, as
@@ -156,6 +164,34 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def _step(self):
         return int(self.model.iterations.numpy())
 
+    def saved_step(self):
+        """The training step of the checkpoint `fit` would resume from, or None when there is none.
+
+        That is the newest complete, readable `ckpt-N` in `directory`, whatever the `checkpoint`
+        state file says (a kill between the data files and that file leaves it one checkpoint
+        behind, or not written at all). Needs no model: it can be asked before training.
+
+        Example:
+        >>> TrainingCheckpoint("runs/nothing/ckpt").saved_step() is None
+        True
+        >>> trainer = keras_esrgan.PSNRTrainer(keras_esrgan.RRDBNet(num_feat=8, num_block=1, num_grow_ch=4))
+        >>> trainer.compile()
+        >>> lr, hr = np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 32, 32, 3), "float32")
+        >>> ckpt = TrainingCheckpoint("runs/x/psnr/ckpt", verbose=0)
+        >>> _ = trainer.fit(lr, hr, batch_size=2, epochs=3, verbose=0, callbacks=[ckpt])
+        >>> ckpt.saved_step()
+        3
+        """
+        for _, prefix in reversed(checkpoints_on_disk(self.directory)):
+            step = tf.Variable(-1, dtype=tf.int64)
+            try:
+                tf.train.Checkpoint(**{STEP_KEY: step}).read(prefix).expect_partial()
+            except (tf.errors.OpError, ValueError, AssertionError):
+                continue  # unreadable: _restore falls back to the previous one too
+            if int(step.numpy()) >= 0:
+                return int(step.numpy())
+        return None
+
     def _print(self, message):
         if self.verbose:
             print(f"TrainingCheckpoint: {message}", flush=True)
@@ -171,7 +207,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if self._epoch is None:
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self._objects = model.checkpoint_objects()
-        self._checkpoint = tf.train.Checkpoint(epoch=self._epoch, **self._objects)
+        self._checkpoint = tf.train.Checkpoint(
+            epoch=self._epoch, **{STEP_KEY: _tf_variable(model.iterations)}, **self._objects
+        )
         if self._is_chief:
             self._repair_state()
             self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, self.max_to_keep)

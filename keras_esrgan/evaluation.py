@@ -10,10 +10,11 @@ The protocol is the one of `../shared/data/README.md`, i.e. BasicSR's and the SR
    object `keras_esrgan.inference.upscale` builds per call, made once here so the network is
    traced once per evaluation: the output is clipped and rounded to the input's dtype.
    The `bicubic` baseline row is MATLAB `imresize(lr, scale, 'bicubic')`, rounded the same way.
-4. PSNR and SSIM on the BT.601 Y channel (`keras_esrgan.metrics`, BasicSR's conventions),
-   `crop_border` (default: `scale`) pixels off each edge; NIQE (on request) of the whole SR /
-   bicubic image with the same crop. 16-bit HR images give a 16-bit LR and SR, and their PSNR
-   and SSIM use the peak 65535 (NIQE maps them to the 8-bit scale of its model).
+4. Scores by `keras_esrgan.validation.validate`, the protocol training validation uses: PSNR and
+   SSIM on the BT.601 Y channel (`keras_esrgan.metrics`, BasicSR's conventions), `crop_border`
+   (default: `scale`) pixels off each edge; NIQE (on request) of the whole SR / bicubic image
+   with the same crop. 16-bit HR images give a 16-bit LR and SR, and their PSNR and SSIM use the
+   peak 65535 (NIQE maps them to the 8-bit scale of its model).
 5. A set's score is the mean over its images.
 
 Measured with this protocol, bicubic x4: Set5 28.4290 dB / 0.8111, Set14 26.0884 / 0.7048. The
@@ -42,45 +43,17 @@ import numbers
 import os
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from keras_esrgan.data.augment import mod_crop
+from keras_esrgan.data.degrade import matlab_bicubic_resize
+from keras_esrgan.data.folders import list_image_pairs
 from keras_esrgan.images import read_image
+from keras_esrgan.inference import Upscaler
 from keras_esrgan.pixels import as_rgb
+from keras_esrgan.validation import ImageScores, MethodScores, bicubic_upscale, validate
 
-
-@dataclasses.dataclass(frozen=True)
-class ImageScores:
-    """One image's scores for one method. `niqe` is None unless asked for."""
-
-    name: str
-    psnr: float
-    ssim: float
-    niqe: float = None
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodScores:
-    """One row of a set's table: a method (`"model"` or `"bicubic"`) and its per-image scores."""
-
-    method: str
-    images: tuple
-
-    @property
-    def psnr(self):
-        """Mean PSNR-Y over the images, dB."""
-        return float(np.mean([image.psnr for image in self.images]))
-
-    @property
-    def ssim(self):
-        """Mean SSIM-Y over the images."""
-        return float(np.mean([image.ssim for image in self.images]))
-
-    @property
-    def niqe(self):
-        """Mean NIQE over the images, or None when NIQE was not computed."""
-        if any(image.niqe is None for image in self.images):
-            return None
-        return float(np.mean([image.niqe for image in self.images]))
+__all__ = ["ImageScores", "MethodScores", "SetResult", "evaluate", "format_table", "load_hr"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,17 +136,6 @@ def load_hr(path, scale):
     return np.ascontiguousarray(mod_crop(image, scale))
 
 
-def _scores(name, image, hr, crop_border, with_niqe):
-    from keras_esrgan.metrics import niqe, psnr, ssim
-
-    return ImageScores(
-        name=name,
-        psnr=psnr(image, hr, crop_border, test_y_channel=True),
-        ssim=ssim(image, hr, crop_border, test_y_channel=True),
-        niqe=niqe(image, crop_border) if with_niqe else None,
-    )
-
-
 def evaluate(
     generator,
     folder_or_sets,
@@ -224,12 +186,6 @@ def evaluate(
     >>> result[0].name, len(result[0].model.images), round(result[0].bicubic.psnr, 2)
     ('images', 2, 24.45)
     """
-    from tqdm.auto import tqdm
-
-    from keras_esrgan.data.degrade import matlab_bicubic_resize
-    from keras_esrgan.data.folders import list_image_pairs
-    from keras_esrgan.inference import Upscaler  # imported here: it is heavy and optional
-
     scale = _check_int(scale, "scale", 1)
     crop_border = scale if crop_border is None else _check_int(crop_border, "crop_border", 0)
     sets = [
@@ -242,33 +198,27 @@ def evaluate(
             f"evaluate: the generator upscales x{upscaler.scale} but scale={scale}; pass "
             f"scale={upscaler.scale} (or a x{scale} generator)"
         )
+    methods = dict(model=upscaler, bicubic=bicubic_upscale(scale))
+
+    def pairs(paths, bar):
+        # Read one image at a time, as the protocol scores it: a set is never all in memory.
+        for path in paths:
+            hr = load_hr(path, scale)
+            yield matlab_bicubic_resize(hr, 1.0 / scale), hr
+            bar.update(1)
 
     results = []
     total = sum(len(paths) for _, _, paths in sets)
     with tqdm(total=total, disable=not progress, unit="image") as bar:
         for name, folder, paths in sets:
             bar.set_description(name)
-            model_rows, bicubic_rows = [], []
-            for path in paths:
-                file_name = os.path.basename(path)
-                hr = load_hr(path, scale)
-                lr = matlab_bicubic_resize(hr, 1.0 / scale)
-                sr = upscaler(lr)
-                bicubic = matlab_bicubic_resize(lr, scale)
-                try:
-                    model_rows.append(_scores(file_name, sr, hr, crop_border, niqe))
-                    bicubic_rows.append(_scores(file_name, bicubic, hr, crop_border, niqe))
-                except ValueError as err:
-                    raise ValueError(f"{path}: {err}") from None
-                bar.update(1)
+            rows = validate(
+                methods, pairs(paths, bar), crop_border, test_y_channel=True, niqe=niqe,
+                names=[os.path.basename(path) for path in paths],
+            )
             results.append(
                 SetResult(
-                    name=name,
-                    folder=folder,
-                    scale=scale,
-                    crop_border=crop_border,
-                    model=MethodScores("model", tuple(model_rows)),
-                    bicubic=MethodScores("bicubic", tuple(bicubic_rows)),
+                    name=name, folder=folder, scale=scale, crop_border=crop_border, **rows
                 )
             )
     return results

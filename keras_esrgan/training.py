@@ -40,6 +40,8 @@ from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.perceptual import DEFAULT_LAYER_WEIGHTS, REAL_ESRGAN_LAYER_WEIGHTS, PerceptualLoss
 
+# The papers' hyperparameters, named once: the trainers' defaults here, and the values of the
+# recipe presets (`keras_esrgan.recipes.presets`).
 # ESRGAN section 4.1 / BasicSR train_ESRGAN_x4.yml: L_G = L_percep + lambda * L_G^Ra + eta * L1.
 PERCEPTUAL_WEIGHT = 1.0
 GAN_WEIGHT = 5e-3
@@ -62,6 +64,10 @@ LOSS_DEFAULTS = {
 }
 # BasicSR `ema_decay` in both configs.
 EMA_DECAY = 0.999
+# Stage lengths (BasicSR `total_iter`): train_RRDBNet_PSNR_x4.yml and train_realesrnet_x4plus.yml
+# 1M iterations, train_ESRGAN_x4.yml and train_realesrgan_x4plus.yml 400k.
+PSNR_STEPS = 1_000_000
+GAN_STEPS = 400_000
 # ESRGAN section 4.1: Adam, lr 1e-4 halved at 50k, 100k, 200k, 300k iterations; BasicSR uses
 # betas (0.9, 0.99) and PyTorch's epsilon 1e-8.
 GAN_LEARNING_RATE = 1e-4
@@ -176,13 +182,14 @@ class _GeneratorTrainer(keras.Model):
         save_generator(self.ema_generator if ema else self.generator, path)
 
     def checkpoint_objects(self):
-        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG).
+        """The training state `TrainingCheckpoint` saves (everything but the frozen VGG; it
+        adds the step, `iterations`, itself).
 
         Flat lists of variables, in `weights` / `variables` order: `tf.train.Checkpoint`
         given a Keras 3 model silently skips layers held in Python lists (RRDBNet's `body`),
         because Keras wraps such lists in its own tracking type.
         """
-        objects = dict(generator=_tf_variables(self.generator.weights), iterations=self.iterations.value)
+        objects = dict(generator=_tf_variables(self.generator.weights))
         if self._ema_generator is not None:
             objects["ema_generator"] = _tf_variables(self._ema_generator.weights)
         if getattr(self, "optimizer", None) is not None:

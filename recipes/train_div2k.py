@@ -157,10 +157,10 @@ def main(argv):
         message = err.message if isinstance(err, tf.errors.OpError) else str(err)
         print(f"train_div2k.py: error: {message}\n(--traceback shows where)", file=sys.stderr)
         return 1
-    if "validation" in result:
+    if result.validation is not None:
         print(recipes.format_summary(result), flush=True)
     else:
-        print(f"worker finished: {result['steps']}", flush=True)
+        print(f"worker finished: {result.steps}", flush=True)
     return 0
 
 

@@ -16,12 +16,12 @@ from keras_esrgan.callbacks import (
     ScalarSummaries,
     ValidationCallback,
     image_grid,
-    validation_images,
 )
 from keras_esrgan.data import image_folder, validation_pipeline
 from keras_esrgan.data.degrade import imresize, matlab_bicubic_resize
 from keras_esrgan.data.synthetic import write_synthetic_folder
 from keras_esrgan.pixels import quantize
+from keras_esrgan.validation import validation_images
 from tests.conftest import TINY
 
 

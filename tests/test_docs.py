@@ -37,6 +37,7 @@ import pytest
 import numpy as np
 
 from keras_esrgan.cli import main as cli_main
+from keras_esrgan.recipes import WorkDir
 from tests import standins
 from tests.reference.ncnn_writer import write_srvgg
 from tests.reference.numpy_srvgg import random_srvgg_state
@@ -81,7 +82,8 @@ SHRINK = [
 
 
 def _paper_run_trained_both_stages(world):
-    result = json.loads((world / "runs" / "paper" / "results.json").read_text())
+    with open(WorkDir(world / "runs" / "paper").results) as fh:
+        result = json.load(fh)
     assert result["preset"]["name"] == "paper" and result["preset"]["discriminator"] == "vgg"
     assert result["preset"]["patch_size"] == 128 and result["steps"] == {"psnr": 2, "gan": 2}
     assert result["perceptual"] == "VGG19 from vgg19-dcbb9e9d.pth"

@@ -243,3 +243,23 @@ def test_bad_arguments(tmp_path, image_folder):
         evaluate(net, small, niqe=True, progress=False)
     with pytest.raises(ValueError, match=r"tiny.png: ssim: crop_border=16 leaves"):
         evaluate(net, small, crop_border=16, progress=False)
+
+
+def test_training_validation_and_evaluate_score_one_way(tmp_path):
+    """`ValidationCallback` (eager generator calls) and `evaluate` (`Upscaler`) score through the
+    one protocol of `keras_esrgan.validation`: the same bicubic row on the same images, and model
+    rows that differ only by the network call (eager vs traced float32: a few rounding flips)."""
+    from keras_esrgan.callbacks import ValidationCallback
+    from keras_esrgan.data import image_folder, validation_pipeline
+    from keras_esrgan.data.synthetic import write_synthetic_folder
+
+    folder = write_synthetic_folder(tmp_path / "val", count=2, size=48, seed=5)
+    net = _tiny()
+    (result,) = evaluate(net, folder, tile=0, progress=False)
+    val = ValidationCallback(validation_pipeline(image_folder(folder)), every_n_steps=1, verbose=0)
+    val.on_train_begin()
+    assert val.bicubic == pytest.approx(result.bicubic.means(), rel=1e-12)
+    model = val.evaluate(net)
+    assert [image.name for image in result.model.images] == ["0000.png", "0001.png"]
+    assert model.psnr == pytest.approx(result.model.psnr, abs=0.01)
+    assert model.ssim == pytest.approx(result.model.ssim, abs=1e-4)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ import tensorflow as tf
 import keras_esrgan
 from keras_esrgan import recipes
 from keras_esrgan.atomic import write_json
-from keras_esrgan.recipes import RecipeError, get_preset
+from keras_esrgan.checkpoints import TrainingCheckpoint
+from keras_esrgan.recipes import RecipeError, WorkDir, get_preset
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "recipes" / "train_div2k.py"
@@ -103,39 +105,40 @@ def first_run(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_run_trains_both_stages_and_writes_loadable_artifacts(first_run):
     tmp, proc = first_run
-    workdir = tmp / "run"
-    result = json.loads((workdir / "results.json").read_text())
+    work = WorkDir(tmp / "run")
+    result = json.loads(Path(work.results).read_text())
     assert result["steps"] == {"psnr": 600, "gan": 20} and result["resumed"] == {}
     # The offline preset's fallback, said clearly, on the same code path as the paper preset.
     assert "RANDOMLY INITIALISED VGG19" in proc.stderr and "--vgg_weights=" in proc.stderr
     assert result["perceptual"] == "random VGG19 (fallback: ImageNet weights not cached)"
     assert "Traceback" not in proc.stderr
 
-    art = workdir / "artifacts"
+    art = work.artifacts
+    files = dict(psnr=art.generator("psnr"), gan=art.generator("gan"), interp=art.interpolated(0.8))
     nets = {}
-    for name in ("psnr_ema", "gan_ema", "interp_alpha0.8"):
-        net = keras_esrgan.load_generator(art / f"{name}.keras")
+    for name, path in files.items():
+        net = keras_esrgan.load_generator(path)
         assert net.config == dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=16, num_block=1, num_grow_ch=8)
         assert net.dtype_policy.name == "float32"
         nets[name] = net
     lr = np.random.default_rng(0).random((1, 12, 12, 3), dtype=np.float32)
     out = {k: n(lr).numpy() for k, n in nets.items()}
-    assert out["gan_ema"].shape == (1, 48, 48, 3)
-    assert not np.allclose(out["psnr_ema"], out["gan_ema"])  # the GAN stage changed the weights
+    assert out["gan"].shape == (1, 48, 48, 3)
+    assert not np.allclose(out["psnr"], out["gan"])  # the GAN stage changed the weights
     # Interpolation is linear in the weights: check one kernel.
-    a, b, c = (nets[k].conv_first.kernel.numpy() for k in ("psnr_ema", "gan_ema", "interp_alpha0.8"))
+    a, b, c = (nets[k].conv_first.kernel.numpy() for k in ("psnr", "gan", "interp"))
     np.testing.assert_allclose(c, 0.2 * a + 0.8 * b, rtol=1e-5, atol=1e-7)
 
     # Exports of the GAN model: a SavedModel that serves uint8, a TFLite file with its sidecar.
-    serving = art / "saved_model" / "esrgan" / "1"
-    sig = tf.saved_model.load(str(serving)).signatures["serving_default"]
+    serving = art.serving
+    sig = tf.saved_model.load(serving).signatures["serving_default"]
     pixels = np.round(lr * 255).astype(np.uint8)
     served = sig(images=tf.constant(pixels))["upscaled"].numpy()
-    want = np.round(np.clip(nets["gan_ema"](pixels / np.float32(255)).numpy(), 0, 1) * 255)
+    want = np.round(np.clip(nets["gan"](pixels / np.float32(255)).numpy(), 0, 1) * 255)
     assert served.dtype == np.uint8 and np.abs(served.astype(int) - want).max() <= 1
-    sidecar = json.loads((art / "esrgan_fp16.json").read_text())
+    sidecar = json.loads(Path(art.tflite("fp16")).with_suffix(".json").read_text())
     assert sidecar["quantization"] == "fp16" and sidecar["architecture"]["num_feat"] == 16
-    assert (art / "esrgan_fp16.tflite").stat().st_size == sidecar["size_bytes"]
+    assert Path(art.tflite("fp16")).stat().st_size == sidecar["size_bytes"]
     assert result["exported"] == "gan"
 
     # The printed table is the saved one, finite. The PSNR model must come within 1 dB of
@@ -157,7 +160,7 @@ def test_smoke_run_trains_both_stages_and_writes_loadable_artifacts(first_run):
         assert ssim == pytest.approx(result["scores"][key]["ssim"], abs=6e-5)
     assert result["scores"]["psnr"]["psnr"] > result["scores"]["bicubic"]["psnr"] - 1.0
     # ... and it got there by training: validation PSNR rose by more than 10 dB over the stage.
-    curve = scalar_events(workdir / "tensorboard" / "psnr" / "validation", "psnr_y")
+    curve = scalar_events(work.board("psnr", "validation"), "psnr_y")
     assert [s for s, _ in curve] == list(range(20, 601, 20))
     assert curve[-1][1] > curve[0][1] + 10
     assert "artifacts:" in proc.stdout and str(serving) in proc.stdout
@@ -168,25 +171,26 @@ def test_second_run_resumes_from_the_checkpoints_and_a_third_has_nothing_to_do(f
     tmp, _ = first_run
     workdir = tmp_path / "run"
     shutil.copytree(tmp / "run", workdir)
-    gan_before = (workdir / "artifacts" / "gan_ema.keras").stat().st_mtime_ns
+    work = WorkDir(workdir)
+    gan_before = os.stat(work.artifacts.generator("gan")).st_mtime_ns
 
     proc = run_recipe(tmp_path, f"--workdir={workdir}", *TINY, *MORE)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"resumed from step 600 ({workdir}/psnr/ckpt)" in proc.stdout
-    assert f"resumed from step 20 ({workdir}/gan/ckpt)" in proc.stdout
-    result = json.loads((workdir / "results.json").read_text())
+    assert f"resumed from step 600 ({work.checkpoints('psnr')})" in proc.stdout
+    assert f"resumed from step 20 ({work.checkpoints('gan')})" in proc.stdout
+    result = json.loads(Path(work.results).read_text())
     assert result["resumed"] == {"psnr": 600, "gan": 20} and result["steps"] == {"psnr": 640, "gan": 40}
-    assert recipes.checkpoint_step(workdir / "psnr" / "ckpt") == 640
-    assert recipes.checkpoint_step(workdir / "gan" / "ckpt") == 40
+    assert TrainingCheckpoint(work.checkpoints("psnr")).saved_step() == 640
+    assert TrainingCheckpoint(work.checkpoints("gan")).saved_step() == 40
     # The curves continue at the global step: 620 and 640 follow 600 (not 20 and 40 again).
-    curve = scalar_events(workdir / "tensorboard" / "psnr" / "validation", "psnr_y")
+    curve = scalar_events(work.board("psnr", "validation"), "psnr_y")
     assert [s for s, _ in curve][-3:] == [600, 620, 640] and len(curve) == 32
     # The GAN stage went on from its own checkpoint, and says it started from an older PSNR model.
     assert "started from the PSNR generator at step 600" in proc.stderr
-    assert (workdir / "artifacts" / "gan_ema.keras").stat().st_mtime_ns != gan_before
+    assert os.stat(work.artifacts.generator("gan")).st_mtime_ns != gan_before
     assert "export of the gan model" in proc.stdout  # its source changed, so it was redone
 
-    files = {p: p.stat().st_mtime_ns for p in (workdir / "artifacts").rglob("*") if p.is_file()}
+    files = {p: p.stat().st_mtime_ns for p in Path(work.artifacts.folder).rglob("*") if p.is_file()}
     again = run_recipe(tmp_path, f"--workdir={workdir}", *TINY, *MORE)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage 1 (PSNR): already complete at step 640; skipped" in again.stdout
@@ -328,7 +332,7 @@ def test_train_refuses_bad_runs_before_training(tmp_path):
         "offline", synthetic_train=1, synthetic_val=1, synthetic_train_size=64, synthetic_val_size=32
     )
     write_json(
-        str(tmp_path / "w" / "config.json"), dict(architecture=dict(preset.architecture(), num_feat=8))
+        WorkDir(tmp_path / "w").config, dict(architecture=dict(preset.architecture(), num_feat=8))
     )
     with pytest.raises(RecipeError, match="holds a run of RRDBNet"):
         recipes.train(preset, tmp_path / "w", stage="psnr")

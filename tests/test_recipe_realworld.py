@@ -14,18 +14,19 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_esrgan
-from keras_esrgan import callbacks as cb
 from keras_esrgan.checkpoints import checkpoints_on_disk
 from keras_esrgan.data import image_folder
 from keras_esrgan.data.degrade import matlab_bicubic_resize
-from keras_esrgan.recipes import RecipeError, get_preset
+from keras_esrgan.recipes import RecipeError, WorkDir, get_preset
 from keras_esrgan.recipes import realworld as recipe_realworld
+from keras_esrgan.validation import validate, validation_images
 from tests import standins
 from tests.conftest import FIXTURES, ROOT
 from tests.test_callbacks import events
@@ -56,10 +57,11 @@ def events_scalars(log_dir):
 @pytest.mark.slow
 def test_realesrgan_preset_trains_both_stages_on_degraded_inputs(tmp_path):
     workdir = tmp_path / "run"
+    work = WorkDir(workdir)
     proc = run_recipe(tmp_path, "--preset=realesrgan", f"--workdir={workdir}", "--data=synthetic",
                       "--vgg_weights=random", "--noexport", "--verbose=2", *flags(REALESRGAN))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    result = json.loads((workdir / "results.json").read_text())
+    result = json.loads(Path(work.results).read_text())
     assert result["steps"] == {"psnr": 8, "gan": 4}
     assert result["preset"]["gan_type"] == "vanilla" and result["preset"]["degradation"] == "realesrgan"
     assert "LR made by Real-ESRGAN's degradation (48px regions)" in proc.stdout
@@ -68,9 +70,9 @@ def test_realesrgan_preset_trains_both_stages_on_degraded_inputs(tmp_path):
     # Stage 1 trained (L1 fell); stage 2 logged Real-ESRGAN's losses: g = percep + 0.1 gan + L1
     # at every step (running means are linear), and D's loss is the vanilla sum of two BCE terms,
     # about 2 log 2 while the discriminator is still undecided (the relativistic one is log 2).
-    psnr = scalars(workdir / "tensorboard" / "psnr" / "train")
+    psnr = scalars(work.board("psnr", "train"))
     assert psnr["l_pix"][8] < 0.8 * psnr["l_pix"][1]
-    gan = scalars(workdir / "tensorboard" / "gan" / "train")
+    gan = scalars(work.board("gan", "train"))
     for step in range(1, 5):  # each stage counts its own steps
         want = gan["l_percep"][step] + 0.1 * gan["l_gan"][step] + gan["l_pix"][step]
         assert gan["g_loss"][step] == pytest.approx(want, rel=1e-5), step
@@ -80,21 +82,21 @@ def test_realesrgan_preset_trains_both_stages_on_degraded_inputs(tmp_path):
 
     # The training grids: degraded LR | SR | target of the grid stream, at the image period.
     for stage, steps in (("psnr", [4, 8]), ("gan", [4])):
-        grids = events(workdir / "tensorboard" / stage / "train")["train_lr_sr_hr"]
+        grids = events(work.board(stage, "train"))["train_lr_sr_hr"]
         assert [s for s, _, _ in grids] == steps
         width, height, *pngs = grids[0][1]
         assert (int(width), int(height), len(pngs)) == (3 * 32 + 4, 32, recipe_realworld.GRID_IMAGES)
 
     # Validation ran on degraded pairs, the same ones an in-process call makes.
     preset = get_preset("realesrgan", **REALESRGAN)
-    val = image_folder(workdir / "data" / "synthetic" / "val")
+    val = image_folder(Path(work.synthetic) / "val")
     pairs = recipe_realworld.validation_pairs(preset, val, degraded=True)
-    bicubic = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), pairs, 4)["psnr"]
+    bicubic = validate(lambda lr: matlab_bicubic_resize(lr, 4), pairs, 4)["model"].psnr
     assert result["scores"]["bicubic"]["psnr"] == pytest.approx(bicubic, abs=1e-6)
-    clean = cb.validation_scores(lambda lr: matlab_bicubic_resize(lr, 4), cb.validation_images(
-        keras_esrgan.validation_pipeline(val)), 4)["psnr"]
+    clean = validate(lambda lr: matlab_bicubic_resize(lr, 4), validation_images(
+        keras_esrgan.validation_pipeline(val)), 4)["model"].psnr
     assert abs(clean - bicubic) > 1.0
-    curve = scalar_events(workdir / "tensorboard" / "gan" / "validation", "psnr_y")
+    curve = scalar_events(work.board("gan", "validation"), "psnr_y")
     assert [s for s, _ in curve] == [4]
 
 
@@ -138,7 +140,8 @@ def test_finetune_starts_from_zoo_files_and_resumes_after_sigkill(tmp_path):
     values = dict(SMALL, num_block=2, gan_steps=12, log_every=4)
     args = ["--preset=finetune", f"--workdir={workdir}", f"--hr_dir={hr_dir}", f"--val_dir={val_dir}",
             "--vgg_weights=random", "--noexport", "--verbose=2", *flags(values)]
-    ckpt = workdir / "gan" / "ckpt"
+    work = WorkDir(workdir)
+    ckpt = work.checkpoints("gan")
     with ZooServer() as server:
         entries = tmp_path / "entries.json"
         entries.write_text(json.dumps({
@@ -157,7 +160,7 @@ def test_finetune_starts_from_zoo_files_and_resumes_after_sigkill(tmp_path):
         assert victim.returncode == -signal.SIGKILL, out[-4000:]
         saved = checkpoints_on_disk(str(ckpt))[-1][0]
         assert saved in (4, 8), out[-3000:]
-        assert "results.json" not in os.listdir(workdir)
+        assert not os.path.exists(work.results)
 
         proc = _worker(tmp_path, entries, *args)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -166,21 +169,21 @@ def test_finetune_starts_from_zoo_files_and_resumes_after_sigkill(tmp_path):
     zoo = tmp_path / "zoo"
     assert f"resumed from step {saved} ({ckpt})" in proc.stdout
     # ... and trained on from there: the second run's TensorBoard file starts after that step.
-    files = sorted((workdir / "tensorboard" / "gan" / "train").glob("events.out.tfevents.*"),
+    files = sorted(Path(work.board("gan", "train")).glob("events.out.tfevents.*"),
                    key=lambda p: int(p.name.split(".")[3]))  # events.out.tfevents.<time>.<host>...
     scalar_runs = [steps for steps in (events_in_file(p, "l_pix") for p in files) if steps]
     assert scalar_runs[-1] == list(range(saved + 4, 13, 4))
     assert all(max(steps) <= saved for steps in scalar_runs[:-1])
-    result = json.loads((workdir / "results.json").read_text())
+    result = json.loads(Path(work.results).read_text())
     assert result["steps"] == {"gan": 12} and result["resumed"] == {"gan": saved}
     assert "start: RealESRGAN_x4plus.pth" in proc.stdout
-    assert json.loads((workdir / "gan" / "init.json").read_text())["psnr_generator"] == str(zoo / "RealESRGAN_x4plus.pth")
+    assert json.loads(Path(work.gan_init_record).read_text())["psnr_generator"] == str(zoo / "RealESRGAN_x4plus.pth")
     assert f"unet discriminator from {zoo / 'RealESRGAN_x4plus_netD.pth'}" in proc.stdout
 
     # It fine-tuned the zoo models: after 12 Adam steps of 1e-4, the EMA generator and the
     # discriminator are within about 12 x 1e-4 of the stand-ins (random weights would be ~0.1 off).
     start = keras_esrgan.load_generator(generator_file)
-    tuned = keras_esrgan.load_generator(workdir / "artifacts" / "gan_ema.keras")
+    tuned = keras_esrgan.load_generator(work.artifacts.generator("gan"))
     for a, b in zip(start.weights, tuned.weights):
         assert np.abs(a.numpy() - b.numpy()).max() < 2e-3
     assert np.abs(start.conv_first.kernel.numpy()).std() > 0.02
@@ -191,7 +194,7 @@ def test_finetune_starts_from_zoo_files_and_resumes_after_sigkill(tmp_path):
     assert len(conv0) == 1
     want = netd_state["conv0.weight"].transpose(2, 3, 1, 0)
     assert 0 < np.abs(conv0[0] - want).max() < 2e-3
-    assert events(workdir / "tensorboard" / "gan" / "train")["train_lr_sr_hr"]
+    assert events(work.board("gan", "train"))["train_lr_sr_hr"]
 
 
 # -- in process: presets, paired fine-tuning, errors --------------------------------------------

@@ -7,18 +7,10 @@
 4. export of the chosen generator as a TF Serving SavedModel and a TFLite file;
 5. validation PSNR-Y / SSIM-Y of every model against bicubic, printed and saved.
 
-Everything goes into one work directory, and running the same call again resumes: each stage
-continues from its last complete `TrainingCheckpoint`, finished stages are skipped, and every
-artifact is written atomically (a kill never leaves a half-written file under its final name).
-
-    workdir/config.json                    the architecture, checked when resuming
-    workdir/data/synthetic/{train,val}/    procedural images (synthetic data only)
-    workdir/psnr/ckpt/, workdir/gan/ckpt/  resumable training state
-    workdir/psnr/done.json, gan/done.json  a finished stage: its step and validation scores
-    workdir/tensorboard/{psnr,gan}/{train,validation}/   scalars, LR | SR | HR image grids
-    workdir/artifacts/psnr_ema.keras, gan_ema.keras, interp_alpha0.8.keras
-    workdir/artifacts/saved_model/esrgan/1/, esrgan_fp16.tflite (+ esrgan_fp16.json)
-    workdir/results.json                   the final validation table and artifact paths
+Everything goes into one work directory (`WorkDir`: its layout, every path named once), and
+running the same call again resumes: each stage continues from its last complete
+`TrainingCheckpoint`, finished stages are skipped, and every artifact is written atomically (a
+kill never leaves a half-written file under its final name). `train` returns a `RunResult`.
 
 Presets (`PRESETS`, `get_preset`): `paper` is ESRGAN/BasicSR (23 RRDBs, 64 features, batch 16
 of 128x128 HR patches, 1M PSNR + 400k GAN iterations, DIV2K); `offline` is a small model with a
@@ -40,21 +32,26 @@ from keras_esrgan.recipes.presets import (
     get_preset,
     preset_fields,
 )
-from keras_esrgan.recipes.run import checkpoint_step, format_summary, train
+from keras_esrgan.recipes.run import ExportResult, RunResult, StageResult, format_summary, train
 from keras_esrgan.recipes.sources import RecipeData, prepare_data
+from keras_esrgan.recipes.workdir import Artifacts, WorkDir
 
 __all__ = [
     "ARCHITECTURE",
+    "Artifacts",
     "DATA_KINDS",
     "DISCRIMINATORS",
     "EXPORT_MODELS",
+    "ExportResult",
     "PRESETS",
     "STAGES",
     "STRATEGIES",
     "Preset",
     "RecipeData",
     "RecipeError",
-    "checkpoint_step",
+    "RunResult",
+    "StageResult",
+    "WorkDir",
     "describe_strategy",
     "format_summary",
     "get_preset",

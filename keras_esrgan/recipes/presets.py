@@ -9,9 +9,28 @@ overridden (`get_preset("paper", batch_size=32)`, or `--batch_size=32` in the re
 
 import dataclasses
 import math
+import re
 
 from keras_esrgan.losses import GAN_TYPES
-from keras_esrgan.training import gan_learning_rate, psnr_learning_rate
+from keras_esrgan.perceptual import DEFAULT_LAYER_WEIGHTS, REAL_ESRGAN_LAYER_WEIGHTS, canonical_layer_name
+from keras_esrgan.training import (
+    EMA_DECAY,
+    GAN_LEARNING_RATE,
+    GAN_LR_MILESTONES,
+    GAN_STEPS,
+    GAN_WEIGHT,
+    PERCEPTUAL_WEIGHT,
+    PIXEL_WEIGHT,
+    PSNR_LEARNING_RATE,
+    PSNR_LR_MIN,
+    PSNR_LR_PERIOD,
+    PSNR_STEPS,
+    REAL_ESRGAN_GAN_WEIGHT,
+    REAL_ESRGAN_PERCEPTUAL_WEIGHT,
+    REAL_ESRGAN_PIXEL_WEIGHT,
+    gan_learning_rate,
+    psnr_learning_rate,
+)
 
 STAGES = ("psnr", "gan", "both")
 DATA_KINDS = ("synthetic", "div2k", "folder")
@@ -20,7 +39,21 @@ DISCRIMINATORS = ("vgg", "unet")
 EXPORT_MODELS = ("gan", "interp", "psnr")
 ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
 DEGRADATIONS = ("bicubic", "realesrgan")
-REAL_ESRGAN_LAYERS = "conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1"
+
+
+def _layers_flag(layer_weights):
+    """`{"block5_conv4": 1.0}` -> `"conv5_4:1"`: a `perceptual_layers` value, in BasicSR's names."""
+    return ",".join(
+        re.sub(r"^block(\d)_conv(\d)$", r"conv\1_\2", layer) + f":{weight:g}"
+        for layer, weight in layer_weights.items()
+    )
+
+
+# The presets' values of the papers' hyperparameters, from `keras_esrgan.training`'s constants.
+ESRGAN_LAYERS = _layers_flag(DEFAULT_LAYER_WEIGHTS)  # "conv5_4:1"
+REAL_ESRGAN_LAYERS = _layers_flag(REAL_ESRGAN_LAYER_WEIGHTS)  # "conv1_2:0.1,...,conv5_4:1"
+PSNR_LR_PERIODS = PSNR_STEPS // PSNR_LR_PERIOD  # 4 cosine periods of 250k
+GAN_LR_FRACTIONS = tuple(step / GAN_STEPS for step in GAN_LR_MILESTONES)  # 50k/400k ... 300k/400k
 
 
 class RecipeError(ValueError):
@@ -56,16 +89,14 @@ class Preset:
     data: str = _field("div2k", "default data source: synthetic, div2k or folder")
     batch_size: int = _field(16, "global batch size (split over replicas)")
     patch_size: int = _field(128, "HR training patch side (LR patch = patch_size / scale)")
-    psnr_steps: int = _field(1_000_000, "PSNR-stage iterations")
-    gan_steps: int = _field(400_000, "GAN-stage iterations")
-    psnr_lr: float = _field(2e-4, "PSNR-stage initial learning rate")
-    psnr_lr_periods: int = _field(4, "cosine-annealing restart periods over the PSNR stage")
-    psnr_lr_min: float = _field(1e-7, "PSNR-stage learning rate at the end of each period")
-    gan_lr: float = _field(1e-4, "GAN-stage learning rate (both networks), halved at the milestones")
-    gan_lr_milestones: tuple = _field(
-        (0.125, 0.25, 0.5, 0.75), "GAN learning-rate halvings, fractions of gan_steps"
-    )
-    ema_decay: float = _field(0.999, "generator EMA decay")
+    psnr_steps: int = _field(PSNR_STEPS, "PSNR-stage iterations")
+    gan_steps: int = _field(GAN_STEPS, "GAN-stage iterations")
+    psnr_lr: float = _field(PSNR_LEARNING_RATE, "PSNR-stage initial learning rate")
+    psnr_lr_periods: int = _field(PSNR_LR_PERIODS, "cosine-annealing restart periods over the PSNR stage")
+    psnr_lr_min: float = _field(PSNR_LR_MIN, "PSNR-stage learning rate at the end of each period")
+    gan_lr: float = _field(GAN_LEARNING_RATE, "GAN-stage learning rate (both networks), halved at the milestones")
+    gan_lr_milestones: tuple = _field(GAN_LR_FRACTIONS, "GAN learning-rate halvings, fractions of gan_steps")
+    ema_decay: float = _field(EMA_DECAY, "generator EMA decay")
     discriminator: str = _field(
         "vgg", "vgg (VGGStyleDiscriminator, 128/256 patches) or unet (UNetDiscriminatorSN)"
     )
@@ -103,11 +134,15 @@ class Preset:
     )
     gan_type: str = _field("relativistic", "GAN loss: relativistic (ESRGAN) or vanilla (Real-ESRGAN)")
     perceptual_layers: str = _field(
-        "conv5_4:1", "VGG19 layers (before ReLU) and weights of the perceptual loss, layer:weight,..."
+        ESRGAN_LAYERS, "VGG19 layers (before ReLU) and weights of the perceptual loss, layer:weight,..."
     )
-    perceptual_weight: float = _field(1.0, "GAN stage: perceptual loss weight")
-    gan_weight: float = _field(5e-3, "GAN stage: GAN loss weight (ESRGAN 5e-3, Real-ESRGAN 0.1)")
-    pixel_weight: float = _field(1e-2, "GAN stage: L1 loss weight (ESRGAN 1e-2, Real-ESRGAN 1)")
+    perceptual_weight: float = _field(PERCEPTUAL_WEIGHT, "GAN stage: perceptual loss weight")
+    gan_weight: float = _field(
+        GAN_WEIGHT, f"GAN stage: GAN loss weight (ESRGAN {GAN_WEIGHT:g}, Real-ESRGAN {REAL_ESRGAN_GAN_WEIGHT:g})"
+    )
+    pixel_weight: float = _field(
+        PIXEL_WEIGHT, f"GAN stage: L1 loss weight (ESRGAN {PIXEL_WEIGHT:g}, Real-ESRGAN {REAL_ESRGAN_PIXEL_WEIGHT:g})"
+    )
     psnr_init: str = _field(
         "", "PSNR stage: start from this generator (file or model-zoo name) instead of random weights"
     )
@@ -258,8 +293,6 @@ class Preset:
 
     def layer_weights(self):
         """`perceptual_layers` as the dict `PerceptualLoss` takes (`{"conv5_4": 1.0}`)."""
-        from keras_esrgan.perceptual import canonical_layer_name
-
         out = {}
         for item in str(self.perceptual_layers).split(","):
             layer, sep, weight = item.strip().partition(":")
@@ -306,8 +339,8 @@ class Preset:
 # perceptual 1 on five VGG19 layers, USM-sharpened targets.
 _REAL_ESRGAN_GAN_STAGE = dict(
     patch_size=256,
-    gan_steps=400_000,
-    gan_lr=1e-4,
+    gan_steps=GAN_STEPS,
+    gan_lr=GAN_LEARNING_RATE,
     gan_lr_milestones=(),
     discriminator="unet",
     degradation="realesrgan",
@@ -315,8 +348,9 @@ _REAL_ESRGAN_GAN_STAGE = dict(
     gt_usm=True,
     gan_type="vanilla",
     perceptual_layers=REAL_ESRGAN_LAYERS,
-    gan_weight=0.1,
-    pixel_weight=1.0,
+    perceptual_weight=REAL_ESRGAN_PERCEPTUAL_WEIGHT,
+    gan_weight=REAL_ESRGAN_GAN_WEIGHT,
+    pixel_weight=REAL_ESRGAN_PIXEL_WEIGHT,
 )
 
 PRESETS = {
@@ -372,8 +406,8 @@ PRESETS = {
         description="Real-ESRGAN x4plus: RealESRNet (L1) then GAN stage on Real-ESRGAN-degraded inputs",
         data="div2k",
         batch_size=48,
-        psnr_steps=1_000_000,
-        psnr_lr=2e-4,
+        psnr_steps=PSNR_STEPS,
+        psnr_lr=PSNR_LEARNING_RATE,
         psnr_lr_periods=0,
         psnr_init="ESRGAN_SRx4_DF2KOST_official",
         **_REAL_ESRGAN_GAN_STAGE,

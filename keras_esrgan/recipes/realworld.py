@@ -11,7 +11,7 @@ import os
 
 import tensorflow as tf
 
-from keras_esrgan import callbacks as cb
+from keras_esrgan import validation
 from keras_esrgan.recipes.presets import RecipeError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -82,7 +82,7 @@ def grid_batches(preset, source, seed, degraded):
 
 
 def validation_pairs(preset, source, degraded, seed=None):
-    """The run's validation images, uint8 `(lr, hr)` pairs (`callbacks.validation_images`).
+    """The run's validation images, uint8 `(lr, hr)` pairs (`keras_esrgan.validation.validation_images`).
 
     Without degradation: `validation_pipeline` of `source` (bicubic LR, or the LR files). With
     it: each HR image (centre-cropped as the preset says), USM-sharpened when `gt_usm` (the
@@ -96,7 +96,7 @@ def validation_pairs(preset, source, degraded, seed=None):
 
     pairs = validation_pipeline(source, preset.scale, center_crop=preset.val_center_crop or None)
     if not degraded:
-        return cb.validation_images(pairs)
+        return validation.validation_images(pairs)
     config = degradation_config(preset)
     seed = max(preset.seed, 0) if seed is None else seed
     out = []
@@ -106,7 +106,7 @@ def validation_pairs(preset, source, degraded, seed=None):
             target = usm_sharp(target)
         lr = degrade(target, sample_for(config, seed, index), tf.constant([seed, index], tf.int64), preset.scale)
         out.append((lr.numpy(), target.numpy()))
-    return cb.validation_images(out)
+    return validation.validation_images(out)
 
 
 def weights_file(value, flag):

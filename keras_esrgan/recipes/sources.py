@@ -1,11 +1,11 @@
 """The training and validation images of a recipe run: synthetic, DIV2K or folders."""
 
 import dataclasses
-import os
 
 import tensorflow as tf
 
 from keras_esrgan.recipes.presets import DATA_KINDS, RecipeError
+from keras_esrgan.recipes.workdir import WorkDir
 
 
 @dataclasses.dataclass
@@ -35,13 +35,13 @@ def prepare_data(
 
     Args:
         preset: a `Preset` (scale, synthetic sizes, DIV2K validation size).
-        workdir: the run's folder (synthetic images go to `workdir/data/synthetic`).
+        workdir: the run's folder (synthetic images go to its `WorkDir.synthetic`).
         data: `"synthetic"`, `"div2k"` or `"folder"`; default `preset.data`.
         hr_dir, lr_dir: training folders for `"folder"` (`lr_dir` optional: bicubic from HR).
         val_dir, val_lr_dir: validation folders (HR, optional LR); required for `"folder"`,
             optional otherwise (default: the synthetic validation images / DIV2K validation).
         data_dir, manual_dir: tensorflow-datasets folders for DIV2K (see `div2k`).
-        synthetic_dir: where to write synthetic images instead of `workdir/data/synthetic`.
+        synthetic_dir: where to write synthetic images instead.
         hr_only: the training source yields HR images only (for the real-world degradation,
             which makes its own LR images): no bicubic LR is computed. Needs no `lr_dir`.
 
@@ -71,7 +71,7 @@ def prepare_data(
         val = image_folder(val_dir, val_lr_dir, scale=scale)
         val_desc = f"{val_dir}" + (f" with LR images from {val_lr_dir}" if val_lr_dir else " (bicubic LR)")
     if data == "synthetic":
-        root = synthetic_dir or os.path.join(workdir, "data", "synthetic")
+        root = synthetic_dir or WorkDir(workdir).synthetic
         seed = max(preset.seed, 0)
         train_dir, synthetic_val = synthetic_folders(
             root,
