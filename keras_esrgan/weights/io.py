@@ -5,53 +5,45 @@ import json
 import os
 import zipfile
 
-import numpy as np
+import h5py
 import keras
+import numpy as np
 
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.weights.errors import WeightsFileError
+from keras_esrgan.weights.formats import check_inflation, sniff_format, unwrap_state_dict
 from keras_esrgan.weights.layouts import (
     check_architecture,
     generator_convs,
     infer_architecture,
     resolve_scale,
     to_canonical,
-    unwrap_state_dict,
 )
 from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
-from keras_esrgan.weights.torch_pickle import INFLATION_SLACK, MAX_INFLATION, load_torch_file
+from keras_esrgan.weights.torch_pickle import load_torch_file
 
 _ARCH_KEYS = ("num_in_ch", "num_out_ch", "scale", "num_feat", "num_block", "num_grow_ch")
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+def read_checkpoint(path, kind=None):
+    """The object a PyTorch or safetensors weights file holds, read without torch.
 
+    Args:
+        path: a `.pth`/`.pt` (zip or legacy pickle) or `.safetensors` file.
+        kind: its `formats.sniff_format`, when already known.
 
-def _sniff(path):
-    """Return the format of `path`: "keras", "h5", "torch" or "safetensors"."""
-    lower = path.lower()
-    if lower.endswith(".keras"):
-        return "keras"
-    if lower.endswith(".h5"):
-        return "h5"
-    if lower.endswith(".safetensors"):
-        return "safetensors"
-    if lower.endswith((".pth", ".pt", ".ckpt", ".bin")):
-        return "torch"
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head.startswith(_HDF5_SIGNATURE):
-        return "h5"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return "keras" if "config.json" in archive.namelist() else "torch"
-    if head[:1] == b"\x80":
-        return "torch"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
-    raise WeightsFileError(
-        f"{os.path.basename(path)}: not a weights file keras_esrgan can read (.pth/.pt, "
-        ".safetensors, .keras or .weights.h5)"
-    )
+    Returns:
+        What `load_torch_file` / `load_safetensors` return: (nested) dicts of numpy arrays.
+
+    Raises:
+        WeightsFileError: a Keras file, or an unreadable one (named).
+    """
+    path = os.fspath(path)
+    kind = kind or sniff_format(path)
+    if kind == "torch":
+        return load_torch_file(path)
+    if kind == "safetensors":
+        return load_safetensors(path)
+    raise WeightsFileError(f"{os.path.basename(path)}: a Keras file, not a PyTorch/safetensors state dict")
 
 
 def read_state_dict(path):
@@ -65,14 +57,7 @@ def read_state_dict(path):
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    kind = _sniff(path)
-    if kind == "torch":
-        obj = load_torch_file(path)
-    elif kind == "safetensors":
-        obj = load_safetensors(path)
-    else:
-        raise WeightsFileError(f"{name}: a Keras file, not a PyTorch/safetensors state dict")
-    return to_canonical(unwrap_state_dict(obj, name), name)
+    return to_canonical(unwrap_state_dict(read_checkpoint(path), name), name)
 
 
 def assign_state_dict(generator, canonical, name="weights"):
@@ -141,8 +126,6 @@ def _check_declared_values(h5file, parameters, name):
     Keras reads each dataset whole before it compares shapes, and a dataset of a few bytes on
     disk (chunks never written) may declare billions of values.
     """
-    import h5py
-
     total = 0
 
     def visit(_, obj):
@@ -163,16 +146,11 @@ def _check_declared_values(h5file, parameters, name):
 
 def _keras_archive_architecture(path, name):
     """Read and check the RRDBNet config of a `.keras` archive before Keras builds anything."""
-    import h5py
-
     try:
         with zipfile.ZipFile(path) as archive:
             infos = {info.filename: info for info in archive.infolist()}
             for info in infos.values():
-                if info.compress_type != zipfile.ZIP_STORED and (
-                    info.file_size > MAX_INFLATION * info.compress_size + INFLATION_SLACK
-                ):
-                    raise WeightsFileError(f"{name}: member {info.filename!r} is a zip bomb, refused")
+                check_inflation(info, info.file_size, name, f"member {info.filename!r}")
             info = infos.get("config.json")
             if info is None or info.file_size > 1 << 20:
                 raise WeightsFileError(f"{name}: not a Keras model archive (no small config.json)")
@@ -234,7 +212,7 @@ def load_generator(path, **overrides):
     unknown = set(overrides) - set(_ARCH_KEYS)
     if unknown:
         raise TypeError(f"load_generator: unknown arguments {sorted(unknown)}")
-    kind = _sniff(path)
+    kind = sniff_format(path)
 
     if kind == "keras":
         _keras_archive_architecture(path, name)
@@ -250,8 +228,6 @@ def load_generator(path, **overrides):
         # Loaded in the policy it was saved with; copied into the one asked for.
         return model if dtype is None else model.with_policy(dtype)
     elif kind == "h5":
-        import h5py
-
         try:
             with h5py.File(path, "r") as h5file:
                 found = _weights_h5_architecture(h5file, name)
