@@ -23,6 +23,8 @@ import uuid
 import keras
 import tensorflow as tf
 
+from keras_esrgan._compat import set_initial_epoch
+
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 _ANY = re.compile(r"^ckpt-(\d+)\.(index|data-\d+-of-\d+)$")
 _SHARD = re.compile(r"^ckpt-(\d+)\.data-(\d+)-of-(\d+)$")
@@ -187,7 +189,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             initial_epoch = epochs
         if restored:
             self._print(f"resumed from {restored} at step {self._last_saved}, epoch {initial_epoch + 1}")
-        model._initial_epoch = initial_epoch or None
+        set_initial_epoch(model, initial_epoch or None)
 
     def _repair_state(self):
         """Make the `checkpoint` state file list the complete checkpoints on disk.
@@ -304,4 +306,4 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._step() != self._last_saved:
             self._save()
-        self.model._initial_epoch = None
+        set_initial_epoch(self.model, None)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_esrgan import PerceptualLoss, WeightsFileError
 from keras_esrgan import perceptual
+from keras_esrgan._compat import save_legacy_h5_weights
 from keras_esrgan.perceptual import VGG19FeatureExtractor
 from keras_esrgan.weights import vgg19
 from keras_esrgan.weights.vgg19 import KERAS_VGG19_FILE, TORCHVISION_INDEX
@@ -67,8 +68,6 @@ def torch_to_hwio(state):
 
 def write_keras_h5(path, kernels):
     """An h5 in keras.applications' layout, written by Keras' own legacy weights writer."""
-    from keras.src.legacy.saving import legacy_h5_format
-
     model = keras.Sequential(
         [keras.Input((None, None, 3))]
         + [keras.layers.Conv2D(CHANNELS[n][1], 3, padding="same", name=n) for n in LAYERS]
@@ -76,7 +75,7 @@ def write_keras_h5(path, kernels):
     for name in LAYERS:
         model.get_layer(name).set_weights([k.astype(np.float32) for k in kernels[name]])
     with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        save_legacy_h5_weights(f, model)
 
 
 def test_state_dict_features_match_numpy_reference(rng):

@@ -9,6 +9,7 @@ import h5py
 import keras
 import numpy as np
 
+from keras_esrgan._compat import save_model_to_buffer, save_weights_to_buffer
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.weights.errors import WeightsFileError
@@ -264,23 +265,10 @@ def _keras_bytes(generator, kind):
 
     HDF5 writing straight to a file crashes the process (or raises h5py's RuntimeError and leaves
     a partial file) when the disk fills up; in memory it cannot fail that way, and the bytes are
-    then written by `write_bytes`, where a full disk is a plain `OSError`. Uses Keras' saving
-    library below its path-based API, which has no file-object form for weights.
+    then written by `write_bytes`, where a full disk is a plain `OSError`.
     """
-    from keras.src.saving import saving_lib
-
     buffer = io.BytesIO()
-    if kind == ".keras":
-        saving_lib.save_model(generator, buffer)
-    else:
-        store = saving_lib.H5IOStore(buffer, mode="w")
-        try:
-            saving_lib._save_state(
-                generator, weights_store=store, assets_store=None, inner_path="",
-                visited_saveables=set(),
-            )
-        finally:
-            store.close()
+    (save_model_to_buffer if kind == ".keras" else save_weights_to_buffer)(generator, buffer)
     return buffer.getvalue()
 
 

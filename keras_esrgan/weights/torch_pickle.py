@@ -39,6 +39,7 @@ import zlib
 
 import numpy as np
 
+from keras_esrgan._compat import PurePythonUnpickler
 from keras_esrgan.weights.errors import UnsafeWeightsError, WeightsFileError
 from keras_esrgan.weights.formats import check_inflation, decode_array, itemsize
 
@@ -182,7 +183,7 @@ _SAFE_GLOBALS = {
 _KEY_TYPES = (str, bytes, int, float, bool, type(None))
 
 
-class RestrictedUnpickler(pickle._Unpickler):
+class RestrictedUnpickler(PurePythonUnpickler):
     """Unpickler that resolves only tensor-related globals and loads storages through a callback.
 
     The pure-Python unpickler, so that its BUILD opcode can be restricted (the C one has no hook);
@@ -197,7 +198,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             checked numpy view.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = dict(PurePythonUnpickler.dispatch)
 
     def __init__(self, file, name, load_storage=None, rebuild_tensor=None):
         super().__init__(file)
