@@ -101,7 +101,7 @@ JOURNEYS = {
     # export/
     "export/export_savedmodel.py": [BUILD, "tests/test_export_serving.py::test_export_savedmodel_script"],
     "export/export_tflite.py": [BUILD, "tests/test_export_tflite.py::test_export_tflite_script"],
-    "export/serving_client.py": ["tests/test_export_serving.py::test_serving_client_script_over_rest_and_grpc"],
+    "export/query_serving.py": ["tests/test_export_serving.py::test_query_serving_script_over_rest_and_grpc"],
 }
 
 
