@@ -12,6 +12,9 @@ Inference: `Upscaler`, `upscale` (tiling, alpha, greyscale, 16-bit, bf16; the pa
 `keras_esrgan.precision`.
 Evaluation: `evaluate`, `format_table`; metrics (`psnr`, `ssim`, `niqe`) in `keras_esrgan.metrics`.
 Export: `export_saved_model` (TF Serving), `export_tflite` (LiteRT); more in `keras_esrgan.export`.
+Errors: every exception the package raises for bad input is exported here (`ImageError`,
+`WeightsFileError`, `RecipeError`, `BuiltinOpsError`, `PretrainedError` and its kinds, ...).
+The layout and what each module may import: ARCHITECTURE.md.
 """
 
 import os
@@ -40,6 +43,8 @@ from keras_esrgan import export, metrics  # noqa: E402
 from keras_esrgan.evaluation import evaluate, format_table  # noqa: E402
 from keras_esrgan.export import saved_model as export_saved_model  # noqa: E402
 from keras_esrgan.export import tflite as export_tflite  # noqa: E402
+from keras_esrgan.export.tflite_export import BuiltinOpsError  # noqa: E402
+from keras_esrgan.images import ImageError, ImageTooLargeError  # noqa: E402
 from keras_esrgan.inference import Upscaler, upscale  # noqa: E402
 from keras_esrgan.interpolation import interpolate  # noqa: E402
 from keras_esrgan.models import (  # noqa: E402
@@ -50,6 +55,15 @@ from keras_esrgan.models import (  # noqa: E402
     VGGStyleDiscriminator,
 )
 from keras_esrgan.perceptual import PerceptualLoss  # noqa: E402
+from keras_esrgan.pretrained.errors import (  # noqa: E402
+    CorruptCacheError,
+    DownloadError,
+    OfflineError,
+    PretrainedError,
+    UnknownModelError,
+    VerificationError,
+)
+from keras_esrgan.recipes.presets import RecipeError  # noqa: E402
 from keras_esrgan.training import ESRGAN, PSNRTrainer  # noqa: E402
 from keras_esrgan.weights import (  # noqa: E402
     UnsafeWeightsError,
@@ -58,22 +72,34 @@ from keras_esrgan.weights import (  # noqa: E402
     load_generator,
     save_generator,
 )
+from keras_esrgan.video import VideoError  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BuiltinOpsError",
+    "CorruptCacheError",
     "DatasetNotFoundError",
+    "DownloadError",
     "ESRGAN",
+    "ImageError",
+    "ImageTooLargeError",
+    "OfflineError",
     "PSNRTrainer",
     "PerceptualLoss",
+    "PretrainedError",
     "RRDBNet",
+    "RecipeError",
     "SRGenerator",
     "SRVGGNetCompact",
     "TrainingCheckpoint",
+    "UnknownModelError",
     "Upscaler",
     "UNetDiscriminatorSN",
     "UnsafeWeightsError",
     "VGGStyleDiscriminator",
+    "VerificationError",
+    "VideoError",
     "WeightsFileError",
     "bicubic_downsample",
     "div2k",

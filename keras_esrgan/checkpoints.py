@@ -23,6 +23,8 @@ import uuid
 import keras
 import tensorflow as tf
 
+from keras_esrgan._compat import set_initial_epoch
+
 # The name the trainer's step variable is saved under (`model.iterations`); the name of the
 # first releases, so their checkpoints resume.
 STEP_KEY = "iterations"
@@ -225,7 +227,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             initial_epoch = epochs
         if restored:
             self._print(f"resumed from {restored} at step {self._last_saved}, epoch {initial_epoch + 1}")
-        model._initial_epoch = initial_epoch or None
+        set_initial_epoch(model, initial_epoch or None)
 
     def _repair_state(self):
         """Make the `checkpoint` state file list the complete checkpoints on disk.
@@ -342,4 +344,4 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._step() != self._last_saved:
             self._save()
-        self.model._initial_epoch = None
+        set_initial_epoch(self.model, None)

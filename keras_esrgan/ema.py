@@ -6,6 +6,8 @@ The EMA generator itself is a copy of the generator: `SRGenerator.clone`.
 import keras
 import tensorflow as tf
 
+from keras_esrgan._compat import merge_call
+
 
 def update_ema(averages, variables, decay):
     """`average <- decay * average + (1 - decay) * variable` for each pair, in place.
@@ -37,6 +39,4 @@ def update_ema(averages, variables, decay):
         for average, variable in zip(averages, variables):
             strategy.extended.update(average, _assign, args=(variable,), group=False)
 
-    tf.__internal__.distribute.interim.maybe_merge_call(
-        _update, tf.distribute.get_strategy(), averages, variables
-    )
+    merge_call(_update, tf.distribute.get_strategy(), averages, variables)

@@ -23,6 +23,7 @@ discriminator sees the plain HR image (`l1_gt_usm`, `percep_gt_usm`, `gan_gt_usm
 import keras
 import tensorflow as tf
 
+from keras_esrgan._compat import distribute_strategy_of
 from keras_esrgan.ema import update_ema
 from keras_esrgan.losses import (
     GAN_TYPES,
@@ -200,7 +201,7 @@ class _GeneratorTrainer(keras.Model):
 
     def _check_created_in_scope(self, *models):
         strategy = self.distribute_strategy
-        if not tf.distribute.has_strategy() and self._distribute_strategy is None:
+        if not tf.distribute.has_strategy() and distribute_strategy_of(self) is None:
             return
         for model in models:
             for w in model.weights[:1]:
@@ -243,7 +244,7 @@ class _GeneratorTrainer(keras.Model):
         # `model.optimizer.iterations` (TensorBoard, schedules) see the real step.
         super().compile(optimizer=optimizer, jit_compile=False, auto_scale_loss=False, **kwargs)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):  # _compat.SYMBOLIC_BUILD_HOOK
         # Keras pulls one batch to build whatever is unbuilt. Here the networks are built in
         # __init__ and the optimizers in compile, and under MultiWorkerMirroredStrategy that
         # pull fails (it reduces a PerReplica batch across workers; keras-team/keras#20329).

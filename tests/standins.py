@@ -106,12 +106,12 @@ def save_torch_zip(state, path, key=None):
 
 def torchvision_vgg19_state(seed=0, dtype="float16", last="block5_conv4"):
     """A torchvision-layout VGG19 `features` state dict up to `last`, random He-normal weights."""
-    from keras_esrgan.perceptual import TORCHVISION_INDEX, VGG19_CONV_LAYERS, _CHANNELS
+    from keras_esrgan.weights.vgg19 import TORCHVISION_INDEX, VGG19_CHANNELS, VGG19_CONV_LAYERS
 
     rng = np.random.default_rng(seed)
     state, channels = {}, 3
     for name in VGG19_CONV_LAYERS[: VGG19_CONV_LAYERS.index(last) + 1]:
-        out = _CHANNELS[name]
+        out = VGG19_CHANNELS[name]
         std = np.sqrt(2.0 / (9 * out))  # torchvision: kaiming_normal_(mode="fan_out")
         index = TORCHVISION_INDEX[name]
         state[f"features.{index}.weight"] = (rng.standard_normal((out, channels, 3, 3), np.float32) * std).astype(dtype)

@@ -406,14 +406,14 @@ def local_servers(loaded):
     grpc_server.stop(None)
 
 
-def test_serving_client_script_over_rest_and_grpc(exported, local_servers, tmp_path, capsys):
+def test_query_serving_script_over_rest_and_grpc(exported, local_servers, tmp_path, capsys):
     from keras_esrgan.images import write_image
 
     generator, _ = exported
     image = generated_image(30, 26, seed=11)
     write_image(tmp_path / "in.png", image)
     want = keras_uint8(generator, image[None])[0]
-    main = load_script("serving_client").main
+    main = load_script("query_serving").main
     for protocol in ("rest", "grpc"):
         for signature in ("upscale_image", "serving_default"):
             out = tmp_path / f"{protocol}_{signature}.png"
@@ -427,6 +427,15 @@ def test_serving_client_script_over_rest_and_grpc(exported, local_servers, tmp_p
                 "--port", str(local_servers[protocol])]
         assert main(args) == 1
         err = capsys.readouterr().err
-        assert "serving_client: error: TF Serving" in err and "max_pixels=9,216" in err
+        assert "query_serving: error: TF Serving" in err and "max_pixels=9,216" in err
         assert "node" not in err  # the graph-execution wrapping is stripped
     assert not (tmp_path / "big_up.png").exists()
+    # --out-dir names each result <stem>_x<scale>.png, as promised, and leaves no temporary file
+    scale = want.shape[0] // image.shape[0]
+    for signature in ("upscale_image", "serving_default"):
+        out_dir = tmp_path / f"up_{signature}"
+        args = [str(tmp_path / "in.png"), "--out-dir", str(out_dir), "--signature", signature,
+                "--port", str(local_servers["rest"])]
+        assert main(args) == 0, capsys.readouterr().err
+        assert sorted(p.name for p in out_dir.iterdir()) == [f"in_x{scale}.png"]
+        assert np.abs(decode((out_dir / f"in_x{scale}.png").read_bytes()).astype(int) - want).max() <= 1

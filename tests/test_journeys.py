@@ -27,8 +27,24 @@ README = "tests/test_docs.py::test_readme_blocks_run"
 BUILD = "tests/test_docs.py::test_build_blocks_run"
 DOCTEST = "tests/test_doctests.py::test_docstring_examples[{}]"
 SNIPPET = "tests/test_training.py::test_issue_snippet_trains_with_the_default_vgg_discriminator"
+PRETRAINED = "tests/test_pretrained.py::"
 JOURNEYS = {
     # keras_esrgan.__all__
+    "BuiltinOpsError": ["tests/test_export_tflite.py::test_check_builtin_ops_rejects_flex_ops"],
+    "CorruptCacheError": [PRETRAINED + "test_file_put_in_the_cache_by_hand_is_verified_and_used"],
+    "DownloadError": [PRETRAINED + "test_server_announcing_more_than_the_declared_size_is_refused"],
+    "ImageError": ["tests/test_hostile.py::test_image_bombs_are_image_errors_and_pillows_guard_is_never_switched_off"],
+    "ImageTooLargeError": [
+        "tests/test_hostile.py::test_image_bombs_are_image_errors_and_pillows_guard_is_never_switched_off"],
+    "OfflineError": [PRETRAINED + "test_offline_error_says_where_to_put_the_file"],
+    "PretrainedError": [PRETRAINED + "test_offline_error_says_where_to_put_the_file",
+                        PRETRAINED + "test_resolve_path_name_and_typo"],
+    "RecipeError": ["tests/test_recipe.py::test_bad_overrides_name_the_field"],
+    "SRVGGNetCompact": ["tests/test_srvgg.py::test_matches_numpy_reference",
+                        DOCTEST.format("keras_esrgan.models.srvgg")],
+    "UnknownModelError": [PRETRAINED + "test_resolve_path_name_and_typo"],
+    "VerificationError": [PRETRAINED + "test_wrong_digest_names_url_and_both_digests_and_keeps_nothing"],
+    "VideoError": ["tests/test_video.py::test_rerun_with_other_settings_or_input_refuses_to_mix_segments"],
     "DatasetNotFoundError": ["tests/test_journeys.py::test_div2k_defaults_fail_fast_offline"],
     "ESRGAN": [SNIPPET, README, "tests/test_training.py::test_vgg_discriminator_under_mirrored_strategy",
                "tests/test_training.py::test_vgg_discriminator_under_multi_worker_mirrored_strategy",
@@ -99,7 +115,7 @@ JOURNEYS = {
     "export/export_savedmodel.py": [BUILD, "tests/test_export_serving.py::test_export_savedmodel_script"],
     "export/export_tflite.py": [BUILD, "tests/test_export_tflite.py::test_export_tflite_script"],
     "export/export_onnx.py": [BUILD, "tests/test_export_onnx.py::test_export_onnx_script_fixed_shape"],
-    "export/serving_client.py": ["tests/test_export_serving.py::test_serving_client_script_over_rest_and_grpc"],
+    "export/query_serving.py": ["tests/test_export_serving.py::test_query_serving_script_over_rest_and_grpc"],
 }
 
 

@@ -8,7 +8,10 @@ import tensorflow as tf
 
 from keras_esrgan import PerceptualLoss, WeightsFileError
 from keras_esrgan import perceptual
-from keras_esrgan.perceptual import KERAS_VGG19_FILE, TORCHVISION_INDEX, VGG19FeatureExtractor
+from keras_esrgan._compat import save_legacy_h5_weights
+from keras_esrgan.perceptual import VGG19FeatureExtractor
+from keras_esrgan.weights import vgg19
+from keras_esrgan.weights.vgg19 import KERAS_VGG19_FILE, TORCHVISION_INDEX
 
 from .conftest import FIXTURES
 
@@ -65,8 +68,6 @@ def torch_to_hwio(state):
 
 def write_keras_h5(path, kernels):
     """An h5 in keras.applications' layout, written by Keras' own legacy weights writer."""
-    from keras.src.legacy.saving import legacy_h5_format
-
     model = keras.Sequential(
         [keras.Input((None, None, 3))]
         + [keras.layers.Conv2D(CHANNELS[n][1], 3, padding="same", name=n) for n in LAYERS]
@@ -74,7 +75,7 @@ def write_keras_h5(path, kernels):
     for name in LAYERS:
         model.get_layer(name).set_weights([k.astype(np.float32) for k in kernels[name]])
     with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        save_legacy_h5_weights(f, model)
 
 
 def test_state_dict_features_match_numpy_reference(rng):
@@ -107,7 +108,7 @@ def test_features_are_pre_activation(rng):
     and Keras' own VGG19 with the same weights (ReLU inside the conv) gives exactly their ReLU."""
     state = random_torch_state(rng, LAYERS[:2])
     extractor = VGG19FeatureExtractor(["block1_conv1", "block1_conv2"])
-    perceptual.load_vgg19_weights(extractor, state)
+    vgg19.load_vgg19_weights(extractor, state)
     x = rng.random((1, 16, 16, 3)).astype(np.float32)
     feats = extractor(x)
     pre = feats["block1_conv2"].numpy()
@@ -150,7 +151,7 @@ def test_imagenet_reads_the_keras_cache(tmp_path, rng, monkeypatch):
     (tmp_path / "models").mkdir()
     write_keras_h5(tmp_path / "models" / KERAS_VGG19_FILE, kernels)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(perceptual, "_download_keras_vgg19", lambda home: pytest.fail("must not download"))
+    monkeypatch.setattr(vgg19, "_download_keras_vgg19", lambda home: pytest.fail("must not download"))
     loss = PerceptualLoss({"block1_conv1": 1.0}, weights="imagenet")
     np.testing.assert_allclose(loss.extractor.convs[0].kernel.numpy(), kernels["block1_conv1"][0], rtol=1e-6)
 
@@ -161,12 +162,12 @@ def test_imagenet_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
     def offline(home):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3]")
 
-    monkeypatch.setattr(perceptual, "_download_keras_vgg19", offline)
+    monkeypatch.setattr(vgg19, "_download_keras_vgg19", offline)
     with pytest.raises(WeightsFileError) as err:
         PerceptualLoss(weights="imagenet")
     message = str(err.value)
-    for expected in (str(tmp_path / "models" / KERAS_VGG19_FILE), perceptual.KERAS_VGG19_URL,
-                     perceptual.TORCHVISION_VGG19_URL, "perceptual_weights=", "URL fetch failure"):
+    for expected in (str(tmp_path / "models" / KERAS_VGG19_FILE), vgg19.KERAS_VGG19_URL,
+                     vgg19.TORCHVISION_VGG19_URL, "perceptual_weights=", "URL fetch failure"):
         assert expected in message
 
 
@@ -261,3 +262,15 @@ def test_real_esrgan_five_layer_loss_is_pre_activation_at_every_layer(rng):
         np.testing.assert_allclose(feature / scale, want / scale, atol=2e-5, err_msg=basicsr_name)
     expected = sum(w * np.abs(ref_pred[n] - ref_target[n]).mean(axis=(1, 2, 3)) for n, w in weights.items())
     np.testing.assert_allclose(loss(pred, target).numpy(), expected, rtol=1e-4)
+
+
+def test_a_file_that_is_not_what_its_name_says_is_named(tmp_path):
+    """Format sniffing is weights.formats': a .h5 that is no HDF5 file and a .keras archive."""
+    fake = tmp_path / "vgg.h5"
+    fake.write_bytes(b"not hdf5 at all")
+    with pytest.raises(WeightsFileError, match=r"vgg\.h5: not a readable HDF5 file"):
+        PerceptualLoss({"block1_conv1": 1.0}, weights=fake)
+    model = tmp_path / "model.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]).save(model)
+    with pytest.raises(WeightsFileError, match=r"model\.keras: a \.keras model archive"):
+        PerceptualLoss({"block1_conv1": 1.0}, weights=model)

@@ -267,3 +267,46 @@ def test_cli_convert(tmp_path, capsys):
     assert cli_main(["convert", str(FIXTURES / "esrgan_repo_x4.pth"), str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert cli_main(["convert", str(FIXTURES / "esrgan_repo_x4.pth"), str(out), "--overwrite"]) == 0
+
+
+def test_formats_decode_bfloat16_and_byte_orders():
+    """bfloat16 is the top half of a float32: against values packed by hand with struct."""
+    import struct
+
+    from keras_esrgan.weights.formats import decode_array, itemsize
+
+    values = [1.0, -2.5, 3.140625, 0.0]  # exactly representable in bfloat16
+    top_halves = [struct.pack(">f", v)[:2] for v in values]
+    big = b"".join(top_halves)
+    little = b"".join(h[::-1] for h in top_halves)
+    np.testing.assert_array_equal(decode_array(little, "bfloat16"), np.float32(values))
+    np.testing.assert_array_equal(decode_array(big, "bfloat16", "big"), np.float32(values))
+    got = decode_array(struct.pack(">3i", 1, -2, 70000), np.int32, "big")
+    assert got.dtype == np.int32 and got.dtype.isnative and got.tolist() == [1, -2, 70000]
+    assert decode_array(b"\x00\x02\x01", np.bool_).tolist() == [False, True, True]
+    assert (itemsize("bfloat16"), itemsize(np.float16), itemsize(np.int64)) == (2, 2, 8)
+
+
+def test_formats_sniff_by_signature(tmp_path):
+    """Without a known extension, the first bytes decide; every reader shares this one rule."""
+    from keras_esrgan.weights.formats import sniff_format
+
+    net = RRDBNet(**TINY)
+    for ext, kind in ((".keras", "keras"), (".weights.h5", "h5"), (".safetensors", "safetensors")):
+        save_generator(net, tmp_path / f"g{ext}")
+        (tmp_path / f"g{ext}").rename(tmp_path / f"no_extension_{kind}")
+        assert sniff_format(tmp_path / f"no_extension_{kind}") == kind
+    (tmp_path / "legacy").write_bytes((FIXTURES / "old_esrgan_x4_legacy.pth").read_bytes())
+    assert sniff_format(tmp_path / "legacy") == "torch"
+
+
+def test_unwrap_state_dict_prefers_ema_and_strips_module():
+    from keras_esrgan.weights.formats import unwrap_state_dict
+
+    ema, raw = np.ones(2, np.float32), np.zeros(2, np.float32)
+    got = unwrap_state_dict({"params": {"conv.weight": raw}, "params_ema": {"module.module.conv.weight": ema}})
+    assert list(got) == ["conv.weight"] and got["conv.weight"] is ema
+    with pytest.raises(WeightsFileError, match="ckpt: holds a list, not a state dict"):
+        unwrap_state_dict([raw], "ckpt")
+    with pytest.raises(WeightsFileError, match="ckpt: no tensors found"):
+        unwrap_state_dict({"iter": 3, "params": {}}, "ckpt")

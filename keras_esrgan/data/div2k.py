@@ -17,6 +17,8 @@ for bicubic_x4); later calls only read it.
 
 import os
 
+import requests
+
 import tensorflow as tf
 
 from keras_esrgan.data.augment import mod_crop
@@ -46,7 +48,6 @@ def _reachable(url, timeout=5.0):
     One request, no retries: this is what lets `div2k` fail in seconds rather than minutes.
     Proxies from the environment are honoured, as tfds' own downloads honour them.
     """
-    import requests
 
     try:
         response = requests.head(url, timeout=timeout, allow_redirects=True)
@@ -130,6 +131,7 @@ def prepare_div2k(scale=4, degradation="bicubic", *, data_dir=None, manual_dir=N
         DatasetNotFoundError: not prepared, files missing, and no download possible: in seconds,
             with the list of files to download and where to put them.
     """
+    # tensorflow_datasets takes seconds to import and only DIV2K needs it: imported here.
     import tensorflow_datasets as tfds
     from etils import epath
 
@@ -200,7 +202,7 @@ def div2k(
     ...
     keras_esrgan.data.div2k.DatasetNotFoundError: DIV2K 'bicubic_x4' is not prepared in ... and download=False...
     """
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # seconds to import, only for DIV2K (see prepare_div2k)
 
     base, bracket, rest = split.partition("[")
     if base not in SPLITS:

@@ -52,6 +52,7 @@ import os
 
 import numpy as np
 
+from keras_esrgan.data.degrade import imresize
 from keras_esrgan.metrics._common import (
     as_hwc,
     as_image,
@@ -162,8 +163,6 @@ def niqe_luma(luma):
     The core of `niqe`, without colour conversion, rounding or cropping: for MATLAB parity
     pass integers, as `niqe` does.
     """
-    from keras_esrgan.data.degrade import imresize  # TF import only when NIQE is used
-
     mu_pris, cov_pris, window = pristine_model()
     luma = np.asarray(luma, np.float64)
     rows, cols = luma.shape[0] // BLOCK_SIZE, luma.shape[1] // BLOCK_SIZE

@@ -321,8 +321,8 @@ class RRDBNet(SRGenerator):
     def lean_call(self, x):
         """`call(x)` with the upsampling tail in row chunks: `reconstruct_in_chunks(features(x))`.
 
-        The same output (to float rounding) for a fifth of the memory: 2.6 KB per input pixel
-        of the full model in float32 instead of 15 (`python benchmarks/memory.py pass`).
+        The same output (to float rounding) for a fraction of the memory: the tail's activations
+        cost one row chunk instead of the whole 16x map (figures: README, "Memory").
 
         Example:
         >>> net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
@@ -368,8 +368,8 @@ class RRDBNet(SRGenerator):
         Each chunk of `chunk_pixels // (B * w)` feature rows (at least 1) runs with `TAIL_HALO`
         rows of context on each side, and only its own rows are kept, so the result equals
         `reconstruct(feat)` (to float rounding) while the tail's activations cost one chunk
-        instead of the whole map: 2.6 KB per input pixel of the full model in float32 instead
-        of 15 (`python benchmarks/memory.py pass`). A `tf.while_loop` with
+        instead of the whole map (figures: README, "Memory"; `python benchmarks/memory.py
+        pass`). A `tf.while_loop` with
         `parallel_iterations=1`, so it keeps that bound in a graph (SavedModel, `tf.function`)
         and works eagerly too.
 

@@ -9,6 +9,7 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
+from keras_esrgan._compat import is_default_strategy
 from keras_esrgan.precision import has_gpu
 from keras_esrgan.recipes.presets import STRATEGIES, RecipeError
 
@@ -51,7 +52,7 @@ def describe_strategy(strategy):
     'MirroredStrategy, 1 replica'
     """
     replicas = strategy.num_replicas_in_sync
-    if type(strategy).__name__ == "_DefaultDistributionStrategy":
+    if is_default_strategy(strategy):
         device = "/GPU:0" if has_gpu() else "/CPU:0"
         return f"default strategy (one device: {device})"
     return f"{type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"

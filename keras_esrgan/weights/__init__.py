@@ -1,10 +1,17 @@
-"""Weight import and export: PyTorch `.pth` (no torch needed), `.safetensors`, `.keras`."""
+"""Weight import and export: PyTorch `.pth` (no torch needed), `.safetensors`, `.keras`.
+
+What a file is (format, element types, the state dict inside a checkpoint): `formats`. Readers:
+`torch_pickle`, `safetensors_io`, `ncnn`. Layouts: `layouts` (RRDBNet), `srvgg_layout`,
+`discriminator_layout`, `vgg19` (the perceptual loss's VGG19). Generators in and out: `io`.
+"""
 
 from keras_esrgan.weights.discriminator_layout import load_discriminator
 from keras_esrgan.weights.errors import UnsafeWeightsError, WeightsFileError
+from keras_esrgan.weights.formats import sniff_format, unwrap_state_dict
 from keras_esrgan.weights.io import (
     assign_state_dict,
     load_generator,
+    read_checkpoint,
     read_state_dict,
     save_generator,
     state_dict,
@@ -23,9 +30,12 @@ __all__ = [
     "load_generator",
     "load_safetensors",
     "load_torch_file",
+    "read_checkpoint",
     "read_state_dict",
     "save_generator",
     "save_safetensors",
+    "sniff_format",
     "state_dict",
     "to_canonical",
+    "unwrap_state_dict",
 ]

@@ -40,8 +40,13 @@ import os
 
 import numpy as np
 
+from keras_esrgan.models.discriminators import UNetDiscriminatorSN
+from keras_esrgan.pretrained import resolve
 from keras_esrgan.weights.errors import WeightsFileError
-from keras_esrgan.weights.layouts import detect_layout, unwrap_state_dict
+from keras_esrgan.weights.formats import unwrap_state_dict
+from keras_esrgan.weights.layouts import detect_layout
+from keras_esrgan.weights.safetensors_io import load_safetensors
+from keras_esrgan.weights.torch_pickle import load_torch_file
 
 SN_CONVS = tuple(f"conv{i}" for i in range(1, 9))
 PLAIN_CONVS = ("conv0", "conv9")
@@ -166,16 +171,12 @@ def assign_discriminator_state(discriminator, state, name="weights"):
 def _read(path, name):
     lower = path.lower()
     if lower.endswith(".safetensors"):
-        from keras_esrgan.weights.safetensors_io import load_safetensors
-
         return load_safetensors(path)
     if lower.endswith((".keras", ".h5")):
         raise WeightsFileError(
             f"{name}: load_discriminator reads PyTorch (.pth) and .safetensors state dicts in BasicSR's "
             "layout (Real-ESRGAN's RealESRGAN_x4plus_netD.pth); a Keras file is not one"
         )
-    from keras_esrgan.weights.torch_pickle import load_torch_file
-
     return load_torch_file(path)
 
 
@@ -205,9 +206,6 @@ def load_discriminator(path_or_name, *, skip_connection=True, dtype=None, name="
     >>> d.num_feat, d(np.zeros((1, 16, 16, 3), "float32")).shape
     (4, TensorShape([1, 16, 16, 1]))
     """
-    from keras_esrgan.models.discriminators import UNetDiscriminatorSN
-    from keras_esrgan.pretrained import resolve
-
     path = os.fspath(resolve(path_or_name))
     file_name = os.path.basename(path)
     state = discriminator_state(_read(path, file_name), file_name)

@@ -11,9 +11,11 @@ import json
 import os
 import zipfile
 
-import numpy as np
+import h5py
 import keras
+import numpy as np
 
+from keras_esrgan._compat import save_model_to_buffer, save_weights_to_buffer
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.models.rrdbnet import SPACE_TO_DEPTH_MARKER, RRDBNet, fold_unshuffle, unfold_unshuffle
 from keras_esrgan.models.srvgg import SRVGGNetCompact
@@ -22,6 +24,7 @@ from keras_esrgan.models.srvgg import SRVGGNetCompact
 import keras_esrgan.pretrained.download as zoo_download
 from keras_esrgan.pretrained.registry import MODELS
 from keras_esrgan.weights.errors import WeightsFileError
+from keras_esrgan.weights.formats import check_inflation, sniff_format, unwrap_state_dict
 from keras_esrgan.weights.layouts import (
     check_architecture,
     detect_layout,
@@ -29,7 +32,6 @@ from keras_esrgan.weights.layouts import (
     infer_architecture,
     resolve_scale,
     to_canonical,
-    unwrap_state_dict,
 )
 from keras_esrgan.weights.ncnn import read_ncnn
 from keras_esrgan.weights.srvgg_layout import (
@@ -42,14 +44,13 @@ from keras_esrgan.weights.srvgg_layout import (
     weights_h5_srvgg_architecture,
 )
 from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
-from keras_esrgan.weights.torch_pickle import INFLATION_SLACK, MAX_INFLATION, load_torch_file
+from keras_esrgan.weights.torch_pickle import load_torch_file
 
 _ARCH_KEYS = ("num_in_ch", "num_out_ch", "scale", "num_feat", "num_block", "num_grow_ch")
 # What an SRVGGNetCompact file may leave open (relu/leakyrelu leave no weights; the last conv's
 # outputs are num_out_ch x upscale**2); the rest is read off the file.
 _SRVGG_KEYS = ("act_type", "num_out_ch", "upscale")
 _GENERATOR_CLASSES = {"RRDBNet": RRDBNet, "SRVGGNetCompact": SRVGGNetCompact}
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _NCNN_MAGIC = b"7767517"
 # Key patterns of other super-resolution networks people try to load, to name them in the error.
 _FOREIGN = (
@@ -64,8 +65,30 @@ _SUPPORTED = (
 )
 
 
+def read_checkpoint(path, kind=None):
+    """The object a PyTorch or safetensors weights file holds, read without torch.
+
+    Args:
+        path: a `.pth`/`.pt` (zip or legacy pickle) or `.safetensors` file.
+        kind: its `formats.sniff_format`, when already known.
+
+    Returns:
+        What `load_torch_file` / `load_safetensors` return: (nested) dicts of numpy arrays.
+
+    Raises:
+        WeightsFileError: a Keras file, or an unreadable one (named).
+    """
+    path = os.fspath(path)
+    kind = kind or sniff_format(path)
+    if kind == "torch":
+        return load_torch_file(path)
+    if kind == "safetensors":
+        return load_safetensors(path)
+    raise WeightsFileError(f"{os.path.basename(path)}: a Keras file, not a PyTorch/safetensors state dict")
+
+
 def _sniff(path):
-    """Return the format of `path`: "keras", "h5", "torch" or "safetensors"."""
+    """The format of `path`: `formats.sniff_format`'s, or "ncnn" for an ncnn `.param` graph."""
     lower = path.lower()
     if lower.endswith(".param"):
         return "ncnn"
@@ -74,31 +97,11 @@ def _sniff(path):
             f"{os.path.basename(path)}: the weights of the ncnn model "
             f"{os.path.basename(path[:-4])}.param: pass the .param file (the .bin beside it is read too)"
         )
-    if lower.endswith(".keras"):
-        return "keras"
-    if lower.endswith(".h5"):
-        return "h5"
-    if lower.endswith(".safetensors"):
-        return "safetensors"
-    if lower.endswith((".pth", ".pt", ".ckpt", ".bin")):
-        return "torch"
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head.startswith(_NCNN_MAGIC):
-        return "ncnn"
-    if head.startswith(_HDF5_SIGNATURE):
-        return "h5"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return "keras" if "config.json" in archive.namelist() else "torch"
-    if head[:1] == b"\x80":
-        return "torch"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
-    raise WeightsFileError(
-        f"{os.path.basename(path)}: not a weights file keras_esrgan can read (.pth/.pt, "
-        ".safetensors, .keras, .weights.h5 or an ncnn .param)"
-    )
+    if not lower.endswith((".keras", ".h5", ".safetensors", ".pth", ".pt", ".ckpt", ".bin")):
+        with open(path, "rb") as fh:
+            if fh.read(len(_NCNN_MAGIC)) == _NCNN_MAGIC:
+                return "ncnn"
+    return sniff_format(path)
 
 
 def _foreign_architecture(state):
@@ -112,13 +115,9 @@ def _foreign_architecture(state):
 def _flat_state_dict(path, name):
     """The flat state dict of a PyTorch/safetensors file (nesting and `module.` removed)."""
     kind = _sniff(path)
-    if kind == "torch":
-        obj = load_torch_file(path)
-    elif kind == "safetensors":
-        obj = load_safetensors(path)
-    else:
+    if kind not in ("torch", "safetensors"):
         raise WeightsFileError(f"{name}: a {kind} file, not a PyTorch/safetensors state dict")
-    return unwrap_state_dict(obj, name)
+    return unwrap_state_dict(read_checkpoint(path, kind), name)
 
 
 def _canonical(state, name):
@@ -232,8 +231,6 @@ def _check_declared_values(h5file, parameters, name):
     Keras reads each dataset whole before it compares shapes, and a dataset of a few bytes on
     disk (chunks never written) may declare billions of values.
     """
-    import h5py
-
     total = 0
 
     def visit(path, obj):
@@ -256,16 +253,11 @@ def _check_declared_values(h5file, parameters, name):
 
 def _keras_archive_architecture(path, name):
     """Read and check the RRDBNet config of a `.keras` archive before Keras builds anything."""
-    import h5py
-
     try:
         with zipfile.ZipFile(path) as archive:
             infos = {info.filename: info for info in archive.infolist()}
             for info in infos.values():
-                if info.compress_type != zipfile.ZIP_STORED and (
-                    info.file_size > MAX_INFLATION * info.compress_size + INFLATION_SLACK
-                ):
-                    raise WeightsFileError(f"{name}: member {info.filename!r} is a zip bomb, refused")
+                check_inflation(info, info.file_size, name, f"member {info.filename!r}")
             info = infos.get("config.json")
             if info is None or info.file_size > 1 << 20:
                 raise WeightsFileError(f"{name}: not a Keras model archive (no small config.json)")
@@ -496,23 +488,10 @@ def _keras_bytes(generator, kind):
 
     HDF5 writing straight to a file crashes the process (or raises h5py's RuntimeError and leaves
     a partial file) when the disk fills up; in memory it cannot fail that way, and the bytes are
-    then written by `write_bytes`, where a full disk is a plain `OSError`. Uses Keras' saving
-    library below its path-based API, which has no file-object form for weights.
+    then written by `write_bytes`, where a full disk is a plain `OSError`.
     """
-    from keras.src.saving import saving_lib
-
     buffer = io.BytesIO()
-    if kind == ".keras":
-        saving_lib.save_model(generator, buffer)
-    else:
-        store = saving_lib.H5IOStore(buffer, mode="w")
-        try:
-            saving_lib._save_state(
-                generator, weights_store=store, assets_store=None, inner_path="",
-                visited_saveables=set(),
-            )
-        finally:
-            store.close()
+    (save_model_to_buffer if kind == ".keras" else save_weights_to_buffer)(generator, buffer)
     return buffer.getvalue()
 
 

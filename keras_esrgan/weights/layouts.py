@@ -12,7 +12,8 @@ Three layouts carry the same network:
 | last conv       | `model.10`                       | `conv_last`                     | `conv_last`           |
 
 Checkpoints may nest the state dict under `params_ema` (preferred: the EMA weights BasicSR
-evaluates with), `params`, `state_dict` or `model`, and DataParallel adds a `module.` prefix.
+evaluates with), `params`, `state_dict` or `model`, and DataParallel adds a `module.` prefix:
+`formats.unwrap_state_dict` finds it.
 """
 
 import re
@@ -21,8 +22,7 @@ import numpy as np
 
 from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.weights.errors import WeightsFileError
-
-_NESTING_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
+from keras_esrgan.weights.formats import unwrap_state_dict  # noqa: F401  (its callers' old import path)
 
 _ESRGAN_REPO = [
     (r"conv_first\.(weight|bias)$", r"conv_first.\1"),
@@ -42,37 +42,6 @@ _OLD_TRUNK = re.compile(r"model\.1\.sub\.(\d+)\.(weight|bias)$")
 _OLD_TOP = {"0": "conv_first", "3": "conv_up1", "6": "conv_up2", "8": "conv_hr", "10": "conv_last"}
 
 GENERATOR_TOP = ("conv_first", "conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last")
-
-
-def unwrap_state_dict(obj, name="weights"):
-    """Find the generator's state dict inside a checkpoint object and strip `module.` prefixes.
-
-    Args:
-        obj: what a weights file holds: a flat dict of arrays, or a dict nesting one under
-            `params_ema`, `params`, `state_dict`, `model` or `net_g`.
-        name: file name for error messages.
-
-    Returns:
-        dict str -> numpy array.
-    """
-    if not isinstance(obj, dict):
-        raise WeightsFileError(f"{name}: holds a {type(obj).__name__}, not a state dict")
-    for key in _NESTING_KEYS:
-        inner = obj.get(key)
-        if isinstance(inner, dict) and inner:
-            return unwrap_state_dict(inner, name)
-    state = {}
-    for key, value in obj.items():
-        if not isinstance(value, np.ndarray) or not isinstance(key, str):
-            continue  # counters and metadata beside the tensors; a state dict's keys are str
-        while key.startswith("module."):
-            key = key[len("module.") :]
-        state[key] = value
-    if not state:
-        # Only string keys are shown: str() of another object the pickle built could be huge.
-        keys = sorted(k[:60] if isinstance(k, str) else f"<{type(k).__name__}>" for k in obj)
-        raise WeightsFileError(f"{name}: no tensors found (top-level keys: {keys[:8]})")
-    return state
 
 
 def detect_layout(state):

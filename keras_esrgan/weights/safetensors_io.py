@@ -11,16 +11,18 @@ import os
 import struct
 
 import numpy as np
+from safetensors.numpy import save
 
 from keras_esrgan.atomic import write_bytes
 from keras_esrgan.weights.errors import WeightsFileError
+from keras_esrgan.weights.formats import decode_array, itemsize
 
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bfloat16",
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
     "BOOL": np.bool_,
 }
-_ITEMSIZE = {k: 2 if v == "bfloat16" else np.dtype(v).itemsize for k, v in _DTYPES.items()}
+_ITEMSIZE = {k: itemsize(v) for k, v in _DTYPES.items()}
 _MAX_HEADER = 100 * 1024 * 1024
 
 
@@ -149,13 +151,7 @@ def load_safetensors(path):
             raw = fh.read(end - start)
             if len(raw) != end - start:
                 raise WeightsFileError(f"{name}: tensor '{key}' runs past the end of the file: truncated")
-            if dtype == "BF16":
-                array = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
-            elif dtype == "BOOL":
-                array = np.frombuffer(raw, np.uint8) != 0
-            else:
-                array = np.frombuffer(raw, np.dtype(_DTYPES[dtype]).newbyteorder("<")).astype(_DTYPES[dtype])
-            tensors[key] = array.reshape(shape)
+            tensors[key] = decode_array(raw, _DTYPES[dtype]).reshape(shape)
     return tensors
 
 
@@ -171,7 +167,5 @@ def save_safetensors(tensors, path, metadata=None, overwrite=True):
         metadata: optional dict str -> str stored in the header.
         overwrite: replace an existing file (see `keras_esrgan.atomic.atomic_path`).
     """
-    from safetensors.numpy import save
-
     data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
     write_bytes(os.fspath(path), data, overwrite=overwrite)

@@ -39,7 +39,9 @@ import zlib
 
 import numpy as np
 
+from keras_esrgan._compat import PurePythonUnpickler
 from keras_esrgan.weights.errors import UnsafeWeightsError, WeightsFileError
+from keras_esrgan.weights.formats import check_inflation, decode_array, itemsize
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -50,12 +52,8 @@ MAX_DEPTH = 32
 MAX_DIMS = 32
 # `data.pkl` of a zip checkpoint holds no tensor data (a 23-block RRDBNet's is 70 KB).
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
-# Stored tensor data hardly compresses (float weights: about 1.1 times); a member that inflates
-# beyond this many times its compressed size, plus the slack for all-zero buffers, is a zip bomb.
-MAX_INFLATION = 64
-INFLATION_SLACK = 1 << 20
 
-# Storage type name -> numpy dtype ("bfloat16" is decoded by hand: numpy has no bf16).
+# Storage type name -> numpy dtype ("bfloat16": see `formats.decode_array`).
 STORAGE_DTYPES = {
     "DoubleStorage": np.float64,
     "FloatStorage": np.float32,
@@ -80,19 +78,11 @@ class _StorageType:
     @property
     def itemsize(self):
         """Bytes per element."""
-        return 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
+        return itemsize(self.dtype)
 
     def decode(self, raw, byteorder="little"):
         """The storage's raw bytes as a flat numpy array (bfloat16 widened to float32)."""
-        order = ">" if byteorder == "big" else "<"
-        if self.dtype == "bfloat16":
-            # bfloat16 is the top half of a float32.
-            bits = np.frombuffer(raw, dtype=np.dtype("uint16").newbyteorder(order))
-            return (bits.astype(np.uint32) << 16).view(np.float32)
-        if self.dtype == np.bool_:
-            return np.frombuffer(raw, dtype=np.uint8) != 0
-        dtype = np.dtype(self.dtype)
-        return np.frombuffer(raw, dtype=dtype.newbyteorder(order)).astype(dtype)
+        return decode_array(raw, self.dtype, byteorder)
 
 
 class _Storage:
@@ -193,7 +183,7 @@ _SAFE_GLOBALS = {
 _KEY_TYPES = (str, bytes, int, float, bool, type(None))
 
 
-class RestrictedUnpickler(pickle._Unpickler):
+class RestrictedUnpickler(PurePythonUnpickler):
     """Unpickler that resolves only tensor-related globals and loads storages through a callback.
 
     The pure-Python unpickler, so that its BUILD opcode can be restricted (the C one has no hook);
@@ -208,7 +198,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             checked numpy view.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = dict(PurePythonUnpickler.dispatch)
 
     def __init__(self, file, name, load_storage=None, rebuild_tensor=None):
         super().__init__(file)
@@ -360,11 +350,7 @@ def _read_member(archive, info, need, name, what):
             f"{name}: {what} holds {info.file_size:,} bytes where its tensors declare {need:,}: "
             "corrupt or hostile file"
         )
-    if info.compress_type != zipfile.ZIP_STORED and need > MAX_INFLATION * info.compress_size + INFLATION_SLACK:
-        raise WeightsFileError(
-            f"{name}: {what} inflates {info.compress_size:,} compressed bytes to {need:,}: a zip "
-            "bomb, refused (PyTorch stores tensor data uncompressed)"
-        )
+    check_inflation(info, need, name, what)
     with archive.open(info) as fh:
         raw = fh.read(need)
     if len(raw) != need:

@@ -1,0 +1,114 @@
+"""Every private Keras, TensorFlow and Python API keras_esrgan uses, in one place.
+
+Each shim names the public API it stands in for (when there is none), the versions it was
+checked on, and why it is needed; tests/test_compat.py checks each one on the installed
+versions, so an upgrade that moves one fails there, by name, instead of deep in a training run.
+Nothing else in the package may import `keras.src`, `tensorflow.python`, `tf.__internal__` or
+set a private attribute of a Keras/TF object (tests/test_architecture.py enforces it).
+
+Checked on: Keras 3.15.1, TensorFlow 2.21.0, Python 3.11.7 (`CHECKED_ON`).
+"""
+
+import pickle
+
+import tensorflow as tf
+from keras.src.legacy.saving import legacy_h5_format
+from keras.src.saving import saving_lib
+
+CHECKED_ON = {"keras": "3.15.1", "tensorflow": "2.21.0", "python": "3.11.7"}
+
+# -- Python ------------------------------------------------------------------------------------
+
+# The pure-Python unpickler (`pickle.Unpickler` is the C one). weights.torch_pickle subclasses it
+# to restrict its BUILD, SETITEM(S), DICT, ADDITEMS and FROZENSET opcodes through `dispatch`,
+# which the C unpickler has no hook for. Present and unchanged since Python 3.0.
+PurePythonUnpickler = pickle._Unpickler
+
+
+# -- Keras saving --------------------------------------------------------------------------------
+
+
+def save_model_to_buffer(model, buffer):
+    """Write `model`'s `.keras` archive into a binary file object.
+
+    `keras.saving.save_model` takes only paths; writing HDF5 straight to a path crashes the
+    process (or leaves a partial file) when the disk fills up, so weights.io serialises in memory
+    and writes the bytes through keras_esrgan.atomic. `saving_lib.save_model` accepts a file
+    object (Keras 3.0 to 3.15.1).
+    """
+    saving_lib.save_model(model, buffer)
+
+
+def save_weights_to_buffer(model, buffer):
+    """Write `model`'s `.weights.h5` into a binary file object (see `save_model_to_buffer`).
+
+    `model.save_weights` takes only paths; below it, `H5IOStore` over a file object and
+    `_save_state` write the same file (Keras 3.4 to 3.15.1: `visited_saveables` is required).
+    """
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(
+            model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
+        )
+    finally:
+        store.close()
+
+
+# -- Keras training ------------------------------------------------------------------------------
+
+# The hook `Model.fit`/`evaluate`/`train_on_batch` call to build an unbuilt model from one batch
+# (keras/src/backend/tensorflow/trainer.py, Keras 3.3 to 3.15.1, arguments `iterator=None,
+# data_batch=None`). training.py's trainers override it: their networks are built in __init__
+# and under MultiWorkerMirroredStrategy the pull fails (keras-team/keras#20329).
+SYMBOLIC_BUILD_HOOK = "_maybe_symbolic_build"
+
+
+def set_initial_epoch(model, epoch):
+    """Make the next `model.fit` start at `epoch` (None: what `fit` was given).
+
+    Keras has no public way for a callback to move the start of the `fit` it runs in;
+    `Trainer._initial_epoch` (Keras 3.0 to 3.15.1) overrides `fit(initial_epoch=)`, which
+    TrainingCheckpoint uses to resume where a checkpoint left off.
+    """
+    model._initial_epoch = epoch
+
+
+def distribute_strategy_of(model):
+    """The strategy `model` was created under, or None (the default strategy).
+
+    `model.distribute_strategy` falls back to the current strategy; the attribute below it
+    (`Trainer._distribute_strategy`, TF backend, Keras 3.0 to 3.15.1) tells "created in no
+    strategy scope" apart.
+    """
+    return model._distribute_strategy
+
+
+# -- TensorFlow distribute -------------------------------------------------------------------------
+
+
+def merge_call(fn, strategy, *args):
+    """Run `fn(strategy, *args)` in cross-replica context (directly when already there).
+
+    What Keras' optimizers use to apply updates once per variable under `tf.distribute`: TF has
+    no public form of `tf.__internal__.distribute.interim.maybe_merge_call` (TF 2.9 to 2.21).
+    """
+    return tf.__internal__.distribute.interim.maybe_merge_call(fn, strategy, *args)
+
+
+def is_default_strategy(strategy):
+    """True for TF's default (no `tf.distribute` scope) strategy.
+
+    Its class, `_DefaultDistributionStrategy`, is private (TF 2.0 to 2.21); outside any scope
+    `tf.distribute.get_strategy()` returns it.
+    """
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def save_legacy_h5_weights(h5group, model):
+    """Write `model`'s weights into an open h5py group in Keras 2's layout (keras.applications').
+
+    For tests that build a file like Keras' own VGG19 download (`layer/weight_names` attributes);
+    Keras 3 writes this layout only from `keras.src.legacy` (Keras 3.0 to 3.15.1; Keras imports
+    it anyway).
+    """
+    legacy_h5_format.save_weights_to_hdf5_group(h5group, model)
