@@ -9,6 +9,7 @@ import numpy as np
 import keras
 
 from keras_esrgan.atomic import write_bytes
+from keras_esrgan.models.generator import build_uninitialized, finish_initialization, initialize_variable
 from keras_esrgan.models.rrdbnet import RRDBNet
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.layouts import (
@@ -79,6 +80,8 @@ def assign_state_dict(generator, canonical, name="weights"):
     """Copy a canonical PyTorch-layout state dict into a built `RRDBNet`, checking every shape.
 
     Kernels are transposed from PyTorch's `[out, in, kh, kw]` to Keras' `[kh, kw, in, out]`.
+    Each array goes into its variable in one copy (into the variable itself when the model was
+    made by `build_uninitialized`, as `load_generator` does).
     """
     expected = set()
     for prefix, conv in generator_convs(generator):
@@ -95,7 +98,8 @@ def assign_state_dict(generator, canonical, name="weights"):
                     f"{name}: '{key}' has shape {tuple(canonical[key].shape)} (PyTorch layout), "
                     f"which does not fit {generator.describe()} (Keras shape {tuple(var.shape)})"
                 )
-            var.assign(value)
+            initialize_variable(var, value)
+    finish_initialization(generator)
     extra = sorted(set(canonical) - expected)
     if extra:
         raise WeightsFileError(
@@ -278,7 +282,8 @@ def load_generator(path, **overrides):
         arch.update(overrides)
         check_architecture(arch, name)
 
-    model = RRDBNet(**arch, dtype=dtype)
+    # Every variable's first value is the file's (no random initialization to overwrite).
+    model = build_uninitialized(RRDBNet, **arch, dtype=dtype)
     assign_state_dict(model, canonical, name)
     return model
 
