@@ -4,7 +4,10 @@
     python benchmarks/train_step.py --configs small --precisions bf16 --strategies none
 
 With torch importable (e.g. a venv made with --system-site-packages and `pip install torch`)
-each config also gets the PyTorch reference step.
+each config also gets the PyTorch reference step (NCHW, fp32 and bf16 autocast) and, in bf16, the
+stronger PyTorch channels_last + bf16 autocast step:
+
+    /tmp/venv-torch/bin/python benchmarks/train_step.py --configs full --strategies none
 
 For each config (small: 4 RRDBs; full: 23 RRDBs as ESRGAN), precision (fp32,
 mixed_bfloat16) and placement (one device, MirroredStrategy over 2 logical CPUs) it times
@@ -113,8 +116,12 @@ def time_keras(blocks, precision, strategy, args, vgg):
         keras.backend.clear_session()
 
 
-def time_torch(blocks, precision, args):
-    """BasicSR's ESRGANModel.optimize_parameters on the reference networks."""
+def time_torch(blocks, precision, args, channels_last=False):
+    """BasicSR's ESRGANModel.optimize_parameters on the reference networks.
+
+    `channels_last`: networks and batch in torch.channels_last (NHWC in memory, oneDNN's
+    layout), the stronger CPU baseline with bf16 autocast.
+    """
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -149,6 +156,10 @@ def time_torch(blocks, precision, args):
     bce = nn.BCEWithLogitsLoss()
     gt = torch.rand(args.batch, 3, args.hr, args.hr)
     lq = F.avg_pool2d(gt, 4)
+    if channels_last:
+        for module in (net_g, net_d, vgg):
+            module.to(memory_format=torch.channels_last)
+        gt, lq = (t.contiguous(memory_format=torch.channels_last) for t in (gt, lq))
     autocast = dict(device_type="cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step():
@@ -221,19 +232,28 @@ def main(argv=None):
                 seconds = time_torch(blocks, precision, args)
                 rows.append((config, blocks, "torch", precision, "none", seconds, base))
                 print(f"  measured {config} torch {precision}: {seconds:.3f} s", flush=True)
+                if precision == "bf16":  # the stronger baseline: channels_last + bf16 autocast
+                    seconds = time_torch(blocks, precision, args, channels_last=True)
+                    rows.append((config, blocks, "torch channels_last", precision, "none", seconds, base))
+                    print(f"  measured {config} torch channels_last {precision}: {seconds:.3f} s", flush=True)
 
     print()
-    print("| config | blocks | framework | precision | strategy | s/step | images/s | vs keras fp32 1-device | keras/torch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| config | blocks | framework | precision | strategy | s/step | images/s | vs keras fp32 1-device "
+          "| keras/torch | keras/torch channels_last |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     torch_time = {(r[0], r[3]): r[5] for r in rows if r[2] == "torch"}
+    torch_cl = {(r[0], r[3]): r[5] for r in rows if r[2] == "torch channels_last"}
     for config, blocks, framework, precision, placement, seconds, base in rows:
         vs_base = f"{base / seconds:.2f}x" if base else "-"
         vs_torch = "-"
         if framework == "keras" and (config, precision) in torch_time:
             vs_torch = f"{seconds / torch_time[(config, precision)]:.2f}"
+        vs_cl = "-"
+        if framework == "keras" and (config, precision) in torch_cl:
+            vs_cl = f"{seconds / torch_cl[(config, precision)]:.2f}"
         strategy = {"none": "1 device", "mirrored": "Mirrored 2 logical CPUs"}[placement]
         print(f"| {config} | {blocks} | {framework} | {precision} | {strategy} | {seconds:.3f} | "
-              f"{args.batch / seconds:.2f} | {vs_base} | {vs_torch} |")
+              f"{args.batch / seconds:.2f} | {vs_base} | {vs_torch} | {vs_cl} |")
     print("\n'vs keras fp32 1-device' > 1 means faster; 'keras/torch' < 1 means Keras is faster.")
     if has_torch:
         print("PyTorch step = BasicSR's (discriminator forward 5 times per step; ours 2).")

@@ -11,7 +11,9 @@ Checked on: Keras 3.15.1, TensorFlow 2.21.0, Python 3.11.7 (`CHECKED_ON`).
 
 import pickle
 
+import keras
 import tensorflow as tf
+from keras.src.backend.common import global_state
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.saving import saving_lib
 
@@ -112,3 +114,45 @@ def save_legacy_h5_weights(h5group, model):
     it anyway).
     """
     legacy_h5_format.save_weights_to_hdf5_group(h5group, model)
+
+
+# -- Keras variables -----------------------------------------------------------------------------
+
+# Keras' global list of the variables made in a `StatelessScope` and still to be initialized
+# (keras/src/backend/common/variables.py, Keras 3.0 to 3.15.1).
+_UNINITIALIZED = "uninitialized_variables"
+
+
+def build_without_initializers(cls, **kwargs):
+    """`cls(**kwargs)` with its variables made but no initializer run, and not left on Keras'
+    pending list (so nothing initializes them behind the caller's back).
+
+    There is no public way to skip the initializers of a model whose every weight is assigned
+    at once (loading a file, `SRGenerator.clone`); for the full RRDBNet they cost about 5 s of
+    CPU, several times reading and assigning its 67 MB. `StatelessScope(initialize_variables=
+    False)` is public; the pending list it fills is not (Keras 3.0 to 3.15.1).
+    """
+    pending = list(global_state.get_global_attribute(_UNINITIALIZED, [], set_to_default=True))
+    with keras.StatelessScope(initialize_variables=False):
+        model = cls(**kwargs)
+    global_state.set_global_attribute(_UNINITIALIZED, pending)
+    return model
+
+
+def is_uninitialized(variable):
+    """True for a Keras variable made by `build_without_initializers` that has no value yet
+    (`_value is None`, Keras 3.0 to 3.15.1)."""
+    return getattr(variable, "_value", True) is None
+
+
+def set_first_value(variable, value):
+    """Give an uninitialized variable its first value (a tensor of its dtype): one copy, no
+    initializer, no assign (Keras 3.0 to 3.15.1: `_initialize`, `_initializer`)."""
+    variable._initialize(value)
+    variable._initializer = None
+
+
+def run_initializer(variable):
+    """Run the initializer of an uninitialized variable (Keras 3.0 to 3.15.1:
+    `_deferred_initialize`)."""
+    variable._deferred_initialize()

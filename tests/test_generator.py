@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_esrgan import PSNRTrainer, RRDBNet, SRGenerator, interpolate
+from keras_esrgan import PSNRTrainer, RRDBNet, SRGenerator, interpolate, save_generator
 from keras_esrgan.export import serving_functions
 from keras_esrgan.inference import Upscaler
 from keras_esrgan.models import RRDB, ResidualDenseBlock
@@ -123,3 +123,24 @@ def test_a_new_generator_subclass_works_everywhere_with_the_defaults(rng):
         np.testing.assert_allclose(w.numpy(), (a.numpy() + b.numpy()) / 2, atol=1e-7)
     with pytest.raises(ValueError, match="differ in architecture"):
         interpolate(net, RRDBNet(**TINY), 0.5)
+
+
+def test_clone_and_load_build_without_initializers_and_own_their_variables(tmp_path):
+    from keras.src.backend.common import global_state
+
+    from keras_esrgan.weights import load_generator
+
+    net = randomized(RRDBNet(**TINY))
+    for copy in (net.clone(), net.clone(dtype="bfloat16")):
+        assert all(v._value is not None for v in copy.weights)
+        copy.conv_first.bias.assign(np.full(copy.conv_first.bias.shape, 7.0, "float32"))
+        assert not np.any(net.conv_first.bias.numpy() == 7.0)  # the copy's own variables
+    save_generator(net, tmp_path / "net.safetensors")
+    loaded = load_generator(tmp_path / "net.safetensors")
+    for a, b in zip(loaded.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Nothing left on Keras' pending list for a later StatelessScope to initialize again.
+    assert not global_state.get_global_attribute("uninitialized_variables")
+    with keras.StatelessScope():
+        pass
+    np.testing.assert_array_equal(loaded.conv_last.bias.numpy(), net.conv_last.bias.numpy())

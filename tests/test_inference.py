@@ -406,6 +406,41 @@ def test_one_by_one_and_upscale_function(net, tmp_path):
     np.testing.assert_array_equal(from_path, out)
 
 
+def test_upscale_reuses_one_upscaler_per_generator_and_settings():
+    import gc
+    import weakref
+
+    from keras_esrgan.inference.upscaler import _UPSCALE_CACHE
+
+    net = lively(RRDBNet(**SMALL), seed=3)
+    n_weights = len(net.weights)
+    image = (np.arange(6 * 7 * 3) * 37 % 256).astype(np.uint8).reshape(6, 7, 3)
+    first = upscale(net, image, precision="bf16")
+    cache = net.__dict__[_UPSCALE_CACHE]
+    (upscaler, _), = cache.values()
+    again = upscale(net, image, precision="bf16")
+    assert list(cache.values())[0][0] is upscaler and len(cache) == 1  # reused, not rebuilt
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(first, Upscaler(net, precision="bf16")(image))
+    upscale(net, image, precision="fp32")  # other settings: a second Upscaler
+    assert len(cache) == 2
+    # The cache is not part of the model: same weights, config and saved state.
+    assert len(net.weights) == n_weights and _UPSCALE_CACHE not in net.get_config()
+
+    # Weights changed in place (as training does): the cached bf16 copy follows.
+    for v in net.weights:
+        v.assign(v.numpy() * np.float32(0.5))
+    changed = upscale(net, image, precision="bf16")
+    assert not np.array_equal(changed, first)
+    np.testing.assert_array_equal(changed, Upscaler(net, precision="bf16")(image))
+
+    # Dropped with the generator.
+    ref_net, ref_upscaler = weakref.ref(net), weakref.ref(upscaler)
+    del net, cache, upscaler
+    gc.collect()
+    assert ref_net() is None and ref_upscaler() is None
+
+
 # --- precision ----------------------------------------------------------------------------------
 
 

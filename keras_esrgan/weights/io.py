@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_esrgan._compat import save_model_to_buffer, save_weights_to_buffer
 from keras_esrgan.atomic import write_bytes
+from keras_esrgan.models.generator import build_uninitialized, finish_initialization, initialize_variable
 from keras_esrgan.models.rrdbnet import SPACE_TO_DEPTH_MARKER, RRDBNet, fold_unshuffle, unfold_unshuffle
 from keras_esrgan.models.srvgg import SRVGGNetCompact
 # The zoo's download module imports keras_esrgan.weights (layout checks), which imports this
@@ -158,6 +159,8 @@ def assign_state_dict(generator, canonical, name="weights"):
     (SRVGGNetCompact: see `srvgg_layout.assign_srvgg_state_dict`); conv_first's input channels of
     an x2/x1 RRDBNet are reordered from `pixel_unshuffle` to `tf.nn.space_to_depth` order
     (`fold_unshuffle`), which the Keras model's input stage uses.
+    Each array goes into its variable in one copy (into the variable itself when the model was
+    made by `build_uninitialized`, as `load_generator` does).
     """
     if isinstance(generator, SRVGGNetCompact):
         return assign_srvgg_state_dict(generator, canonical, name)
@@ -178,7 +181,8 @@ def assign_state_dict(generator, canonical, name="weights"):
                 )
             if key == "conv_first.weight":
                 value = fold_unshuffle(value, generator.unshuffle_factor)
-            var.assign(value)
+            initialize_variable(var, value)
+    finish_initialization(generator)
     extra = sorted(set(canonical) - expected)
     if extra:
         raise WeightsFileError(
@@ -394,7 +398,8 @@ def _load_state_dict_file(path, name, overrides, dtype):
     )
     arch.update(overrides)
     check_architecture(arch, name)
-    model = RRDBNet(**arch, dtype=dtype)
+    # Every variable's first value is the file's (no random initialization to overwrite).
+    model = build_uninitialized(RRDBNet, **arch, dtype=dtype)
     assign_state_dict(model, canonical, name)
     return model
 
