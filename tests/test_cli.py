@@ -230,7 +230,6 @@ def test_interpolate_and_convert(tmp_path, capsys):
 def test_parser_has_one_subparser_per_command_and_true_defaults(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade", "models"}
     assert set(commands) == {"upscale", "evaluate", "interpolate", "convert", "degrade", "video", "models"}
     args = parser.parse_args(["upscale", "x.png", "-o", "out", "--weights", "w.pth"])
     assert (args.tile, args.tile_pad, args.blend, args.suffix, args.ext, args.alpha_mode) == (

@@ -41,7 +41,9 @@ import os
 import numpy as np
 
 from keras_esrgan.models.discriminators import UNetDiscriminatorSN
-from keras_esrgan.pretrained import resolve
+# pretrained.layout imports keras_esrgan.weights (the layout checks), which imports this module:
+# bound as a module and read at call time, it works whichever package is imported first.
+import keras_esrgan.pretrained.download as zoo_download
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.formats import unwrap_state_dict
 from keras_esrgan.weights.layouts import detect_layout
@@ -206,7 +208,7 @@ def load_discriminator(path_or_name, *, skip_connection=True, dtype=None, name="
     >>> d.num_feat, d(np.zeros((1, 16, 16, 3), "float32")).shape
     (4, TensorShape([1, 16, 16, 1]))
     """
-    path = os.fspath(resolve(path_or_name))
+    path = os.fspath(zoo_download.resolve(path_or_name))
     file_name = os.path.basename(path)
     state = discriminator_state(_read(path, file_name), file_name)
     arch = discriminator_architecture(state, file_name)
