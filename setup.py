@@ -33,7 +33,7 @@ setup(
         "tqdm>=4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10", "av>=18",
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21", "scipy>=1.10", "av>=18",
                 "tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.32.0"],
         "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
         # ONNX export (keras_esrgan.export.onnx) and its check in onnxruntime. These versions install

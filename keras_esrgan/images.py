@@ -197,8 +197,10 @@ def _png_orientation(path):
     """The EXIF orientation of a PNG (its eXIf chunk, before or after the image data), 1 if none."""
     try:
         return read_metadata(path).orientation
-    except (OSError, ValueError):
-        return 1  # unreadable metadata: the pixels as stored
+    except (OSError, ValueError, Image.DecompressionBombError):
+        # Unreadable metadata, or a PNG past Pillow's bomb guard (which `read_metadata` keeps,
+        # process-wide): the pixels as stored.
+        return 1
 
 
 def _too_large(path, width, height, max_pixels):

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 import keras_esrgan
 from keras_esrgan import recipes
+from keras_esrgan.weights import vgg19
 from keras_esrgan.atomic import write_json
 from keras_esrgan.checkpoints import TrainingCheckpoint
 from keras_esrgan.recipes import RecipeError, WorkDir, get_preset
@@ -293,7 +294,7 @@ def test_perceptual_loss_fallback_only_where_allowed(tmp_path, monkeypatch, capl
     def offline(cache_dir):
         raise Exception("URL fetch failure (test: offline)")
 
-    monkeypatch.setattr(perceptual, "_download_keras_vgg19", offline)
+    monkeypatch.setattr(vgg19, "_download_keras_vgg19", offline)
     # Offline preset: no download attempted; a random VGG19 and a warning that says what to do.
     with caplog.at_level("WARNING"):
         loss, what = recipes.perceptual_loss(None, fallback=True)

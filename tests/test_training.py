@@ -17,6 +17,7 @@ import tensorflow as tf
 import keras_esrgan
 from keras_esrgan import ESRGAN, PSNRTrainer, RRDBNet, TrainingCheckpoint, UNetDiscriminatorSN, WeightsFileError
 from keras_esrgan import losses, perceptual
+from keras_esrgan.weights import vgg19
 from keras_esrgan.training import gan_learning_rate, psnr_learning_rate
 
 from . import training_worker as worker
@@ -353,7 +354,7 @@ def test_default_esrgan_offline_fails_before_building_models(tmp_path, monkeypat
     def offline(home):
         raise Exception("URL fetch failure")
 
-    monkeypatch.setattr(perceptual, "_download_keras_vgg19", offline)
+    monkeypatch.setattr(vgg19, "_download_keras_vgg19", offline)
     with pytest.raises(WeightsFileError, match="perceptual_weights="):
         ESRGAN()
 
