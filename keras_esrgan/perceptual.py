@@ -32,7 +32,6 @@ from keras_esrgan.weights.vgg19 import (  # noqa: F401
     imagenet_weights_path,
     load_vgg19_weights,
 )
-from keras_esrgan.weights.vgg19 import keras_home as _keras_home  # noqa: F401  (environment.py's name)
 
 _LAST_IN_BLOCK = {f"block{b}_conv{n}" for b, n, _ in VGG19_BLOCKS}
 # BasicSR names the same layers conv1_1 ... conv5_4.

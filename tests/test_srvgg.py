@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_esrgan.models import RRDBNet, SRVGGNetCompact
 from keras_esrgan.weights import WeightsFileError, state_dict
-from keras_esrgan.weights.layouts import unwrap_state_dict
+from keras_esrgan.weights.formats import unwrap_state_dict
 from keras_esrgan.weights.srvgg_layout import (
     assign_srvgg_state_dict,
     infer_srvgg_architecture,

@@ -50,7 +50,7 @@ def test_pytorch_fixture_parity(name):
 
 @pytest.mark.parametrize("name", sorted(FIXTURE_FILES))
 def test_layout_detection(name):
-    from keras_esrgan.weights.layouts import unwrap_state_dict
+    from keras_esrgan.weights.formats import unwrap_state_dict
 
     path = FIXTURES / name
     raw = load_torch_file(path) if name.endswith(".pth") else read_state_dict(path)

@@ -9,7 +9,8 @@ import re
 
 from keras_esrgan.pretrained.errors import VerificationError
 from keras_esrgan.weights.errors import WeightsFileError
-from keras_esrgan.weights.layouts import detect_layout, infer_architecture, to_canonical, unwrap_state_dict
+from keras_esrgan.weights.formats import unwrap_state_dict
+from keras_esrgan.weights.layouts import detect_layout, infer_architecture, to_canonical
 
 
 def _read(path, file_name):

@@ -10,8 +10,11 @@ import tensorflow as tf
 from absl import logging
 
 from keras_esrgan._compat import is_default_strategy
+from keras_esrgan.perceptual import PerceptualLoss
 from keras_esrgan.precision import has_gpu
 from keras_esrgan.recipes.presets import STRATEGIES, RecipeError
+from keras_esrgan.weights import vgg19
+from keras_esrgan.weights.errors import WeightsFileError
 
 
 def make_strategy(name="mirrored"):
@@ -86,9 +89,6 @@ def perceptual_loss(weights=None, fallback=False, dtype=None, layer_weights=None
     >>> perceptual_loss("vgg19-dcbb9e9d.pth")[1]
     'VGG19 from vgg19-dcbb9e9d.pth'
     """
-    from keras_esrgan import perceptual
-    from keras_esrgan.perceptual import PerceptualLoss
-
     def random_vgg(reason):
         with warnings.catch_warnings():  # PerceptualLoss warns about weights=None; we log instead
             warnings.simplefilter("ignore", UserWarning)
@@ -101,7 +101,7 @@ def perceptual_loss(weights=None, fallback=False, dtype=None, layer_weights=None
         )
         return random_vgg("vgg_weights=random")
     if weights is None and fallback:
-        cached = os.path.join(perceptual._keras_home(), "models", perceptual.KERAS_VGG19_FILE)
+        cached = os.path.join(vgg19.keras_home(), "models", vgg19.KERAS_VGG19_FILE)
         if os.path.isfile(cached):
             return PerceptualLoss(layer_weights, weights=cached, dtype=dtype), f"ImageNet VGG19 ({cached})"
         logging.warning(
@@ -112,13 +112,13 @@ def perceptual_loss(weights=None, fallback=False, dtype=None, layer_weights=None
             "the real loss pass --vgg_weights=imagenet (downloads 80 MB from %s into the Keras "
             "cache) or --vgg_weights=/path/to/%s (or torchvision's vgg19-dcbb9e9d.pth, as BasicSR).",
             cached,
-            perceptual.KERAS_VGG19_URL,
-            perceptual.KERAS_VGG19_FILE,
+            vgg19.KERAS_VGG19_URL,
+            vgg19.KERAS_VGG19_FILE,
         )
         return random_vgg("fallback: ImageNet weights not cached")
     source = "imagenet" if weights is None else weights
     try:
         loss = PerceptualLoss(layer_weights, weights=source, dtype=dtype)
-    except perceptual.WeightsFileError as err:
+    except WeightsFileError as err:
         raise type(err)(f"{err}\nWith recipes/train_div2k.py: --vgg_weights=/path/to/file.") from None
     return loss, "ImageNet VGG19 (Keras)" if source == "imagenet" else f"VGG19 from {source}"

@@ -22,7 +22,6 @@ import numpy as np
 
 from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.weights.errors import WeightsFileError
-from keras_esrgan.weights.formats import unwrap_state_dict  # noqa: F401  (its callers' old import path)
 
 _ESRGAN_REPO = [
     (r"conv_first\.(weight|bias)$", r"conv_first.\1"),

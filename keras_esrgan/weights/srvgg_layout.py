@@ -53,7 +53,7 @@ def infer_srvgg_architecture(state, name="weights", act_type=None, num_out_ch=No
 
     Args:
         state: flat dict `body.N.weight` -> array (PyTorch layout), e.g. from
-            `layouts.unwrap_state_dict`.
+            `formats.unwrap_state_dict`.
         name: file name for error messages.
         act_type: `"relu"` or `"leakyrelu"` for a state dict without activation weights
             (required then: the file cannot tell them apart); `"prelu"` is detected.
