@@ -16,6 +16,19 @@ SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ESRGAN_SHARED_DATA", ROOT.paren
 
 TINY = dict(num_feat=8, num_block=2, num_grow_ch=4)
 
+# The files holding the minutes-long tests (training and recipe subprocesses, the executed
+# docs) are collected first, so the xdist workers start on them and share out the short tests
+# at the end instead of one worker finishing a long test alone. Sorting whole files keeps each
+# file's tests together, so module-scoped fixtures are still built once.
+LONG_FIRST = ("test_training.py", "test_recipe.py", "test_recipe_realworld.py", "test_docs.py",
+              "test_doctests.py", "test_hostile.py", "test_export_tflite.py", "test_callbacks.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Run the files of `LONG_FIRST` first, in that order; the rest keep their order."""
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))
+
 
 @pytest.fixture(autouse=True)
 def _keras_state():

@@ -31,6 +31,11 @@ PACKAGE = "kerasesrgan.tiles"
 MIN_JUNIT_TESTS = 27
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("android")
+
+
 def _toolchain_missing():
     missing = [tool for tool in ("kotlinc", "java") if shutil.which(tool) is None]
     missing += [jar for jar in RUNTIME_JARS if not os.path.isfile(jar)]

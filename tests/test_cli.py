@@ -19,6 +19,11 @@ from tests.standins import photo_crop
 SMALL = dict(num_feat=8, num_block=1, num_grow_ch=4)
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("cli")
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     net = RRDBNet(**SMALL)

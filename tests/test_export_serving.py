@@ -27,6 +27,11 @@ from tests.export_helpers import generated_image, image_like_generator, keras_ui
 MAX_PIXELS = 96 * 96
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("export_serving")
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     generator = image_like_generator(seed=3)

@@ -58,6 +58,11 @@ EXPECTED_OPS = {
 }
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("export_tflite")
+
+
 def calibration_images():
     return [real_crop(name, 0, 0, 160, 200) for name in ("cal0", "cal1", "cal2", "cal3")]
 

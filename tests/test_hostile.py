@@ -24,6 +24,11 @@ from tests.conftest import TINY
 MiB = 1 << 20
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("hostile")
+
+
 def peak_bytes(fn):
     """Peak traced allocation (bytes) while `fn()` runs; returns `(peak, exception or None)`."""
     tracemalloc.start()

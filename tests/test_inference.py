@@ -27,6 +27,11 @@ SMALL = dict(num_feat=8, num_block=1, num_grow_ch=4)
 RADIUS = 19
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("inference")
+
+
 def lively(net, seed=0):
     """Make a tiny random model's output span [0, 1] and depend strongly on its context.
 

@@ -55,6 +55,11 @@ ROW = re.compile(
 )
 
 
+# The module-scoped fixtures below are built once: keep this file's tests on one xdist
+# worker (pyproject: --dist loadgroup); other files' tests are spread one by one.
+pytestmark = pytest.mark.xdist_group("recipe")
+
+
 def run_recipe(tmp, *flags, timeout=600):
     """The script in a subprocess as on a fresh offline machine: empty Keras cache (so no
     VGG19 weights), proxies that refuse every connection."""

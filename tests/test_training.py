@@ -300,7 +300,7 @@ def assert_trained(result, size, prefix=""):
 
 def test_issue_snippet_trains_with_the_default_vgg_discriminator():
     """Issue 11: `ESRGAN(generator=..., perceptual_weights=None).fit(ds)` with the default
-    VGGStyleDiscriminator(128), in graph mode as fit runs it (the 256 px and bf16 variants run
+    VGGStyleDiscriminator(128), in graph mode as fit runs it (the 256 px bf16 variant runs
     under MirroredStrategy below)."""
     assert_trained(worker.vgg_style_run(tf.distribute.get_strategy(), 128, "float32"), 128)
 
@@ -331,13 +331,14 @@ def test_wrong_patch_size_is_a_clear_error_in_graph_mode():
 
 
 def test_vgg_discriminator_under_mirrored_strategy(tmp_path):
-    """The snippet (fp32, 128 px) and the bf16 256 px variant under one MirroredStrategy over 2
-    logical CPUs."""
-    run(["vgg-mirrored", str(tmp_path / "out.npz")])
+    """The bf16 256 px variant under a MirroredStrategy over 2 logical CPUs. The snippet itself
+    (fp32, 128 px, full-size default discriminator and VGG19) runs in-process above and under
+    MultiWorkerMirroredStrategy below; a 2-replica MirroredStrategy run of it added 2 minutes
+    and no code path those two and this one do not cover."""
+    run(["vgg-mirrored", str(tmp_path / "out.npz"), "256", "mixed_bfloat16"])
     result = np.load(tmp_path / "out.npz")
     assert int(result["replicas"]) == 2
-    for size, policy in worker.VGG_RUNS:
-        assert_trained(result, size, prefix=f"{size}/{policy}/")
+    assert_trained(result, 256)
 
 
 def test_vgg_discriminator_under_multi_worker_mirrored_strategy(tmp_path):

@@ -3,7 +3,7 @@
     python -m tests.training_worker replicas OUT.npz     # 1 replica vs MirroredStrategy(2 CPUs)
     python -m tests.training_worker multiworker OUT.npz CKPT_DIR  # one MultiWorkerMirroredStrategy worker
     python -m tests.training_worker resume CKPT_DIR OUT.npz [--progress FILE] [--step-delay S]
-    python -m tests.training_worker vgg-mirrored OUT.npz         # VGG-style discriminator, 2 CPUs
+    python -m tests.training_worker vgg-mirrored OUT.npz 256 mixed_bfloat16  # VGG-style D, 2 CPUs
     python -m tests.training_worker vgg-multiworker OUT.npz      # the same, one MWMS worker
 
 Logical devices must be configured before TensorFlow initialises, and multi-worker training
@@ -169,12 +169,6 @@ def resume(directory, out, epochs, steps_per_epoch, save_freq, progress=None, st
     np.savez(out, **result)
 
 
-# (HR patch size, dtype policy) of the MirroredStrategy run; (128, "float32") is the issue's
-# snippet. Each configuration costs about 15 s of tracing here, so the other two pairings run
-# in-process on the default strategy (tests/test_training.py).
-VGG_RUNS = ((128, "float32"), (256, "mixed_bfloat16"))
-
-
 def snippet_data(size=128, n=8, seed=0):
     """Issue 11's data: random HR patches and their antialiased bicubic x4 LR."""
     import tensorflow as tf
@@ -236,19 +230,17 @@ def vgg_style_run(strategy, size, policy, repeat=False, keep_weights=False):
     return out
 
 
-def vgg_mirrored(out):
-    """Every `VGG_RUNS` configuration under one MirroredStrategy over 2 logical CPUs (one
+def vgg_mirrored(out, size, policy):
+    """`vgg_style_run` at `size` and `policy` under a MirroredStrategy over 2 logical CPUs (one
     strategy per process: a second one over the same devices breaks TF's collectives)."""
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    results = dict(replicas=np.asarray(strategy.num_replicas_in_sync))
-    for size, policy in VGG_RUNS:
-        for key, value in vgg_style_run(strategy, size, policy).items():
-            results[f"{size}/{policy}/{key}"] = value
-    np.savez(out, **results)
+    result = vgg_style_run(strategy, size, policy)
+    result["replicas"] = np.asarray(strategy.num_replicas_in_sync)
+    np.savez(out, **result)
 
 
 def vgg_multiworker(out):
@@ -276,13 +268,16 @@ def main(argv=None):
     p.add_argument("--save-freq", type=int, default=2)
     p.add_argument("--progress")
     p.add_argument("--step-delay", type=float, default=0.0)
-    sub.add_parser("vgg-mirrored").add_argument("out")
+    p = sub.add_parser("vgg-mirrored")
+    p.add_argument("out")
+    p.add_argument("size", type=int)
+    p.add_argument("policy")
     sub.add_parser("vgg-multiworker").add_argument("out")
     args = parser.parse_args(argv)
     if args.mode == "replicas":
         replicas(args.out)
     elif args.mode == "vgg-mirrored":
-        vgg_mirrored(args.out)
+        vgg_mirrored(args.out, args.size, args.policy)
     elif args.mode == "vgg-multiworker":
         vgg_multiworker(args.out)
     elif args.mode == "multiworker":
