@@ -180,7 +180,9 @@ def tflite_quantize_calibrated(model, activations_int16=False, denylisted_nodes=
     `denylisted_nodes` kept in float); int16 activations (16x8) through the older quantizer
     (`optimize.calibrator.Calibrator.calibrate_and_quantize`), which the converter itself uses for
     16x8 because the MLIR one rejects the int8 constant of a MUL by a scalar. Fed no samples,
-    that quantizer keeps the ranges already in the model. float32 input and output."""
+    that quantizer keeps the ranges already in the model. float32 input and output. 16x8 leaves
+    the ops it has no 16x8 kernel for (PRELU, DEPTH_TO_SPACE in TF 2.21) in float, as the
+    converter does when `TFLITE_BUILTINS` is among its supported ops (`allow_float`)."""
     from tensorflow.lite.python import convert
     from tensorflow.lite.python.optimize import calibrator
 
@@ -188,6 +190,6 @@ def tflite_quantize_calibrated(model, activations_int16=False, denylisted_nodes=
         if denylisted_nodes:
             raise ValueError("16x8 quantization has no denylisted_nodes")
         return calibrator.Calibrator(model).calibrate_and_quantize(
-            lambda: iter(()), tf.float32, tf.float32, False, tf.int16, tf.int64
+            lambda: iter(()), tf.float32, tf.float32, True, tf.int16, tf.int64
         )
     return convert.mlir_quantize(model, denylisted_nodes=list(denylisted_nodes or []) or None)

@@ -191,7 +191,10 @@ def test_sidecar_describes_the_model_file(converted):
         assert info["output"]["shape"] == [1, *out_hw, 3]
         assert info["operators"] == describe_tflite(path)["operators"]
         if quantization == "int8":
-            assert info["calibration"] == {"tiles": 16, "tile_shape": [TILE, TILE], "seed": 0}
+            calibration = dict(info["calibration"])
+            assert calibration.pop("calibration_seconds") > 0
+            # the default calibration tile (32) is smaller than the 48x48 export
+            assert calibration == {"tiles": 16, "tile_shape": [32, 32], "seed": 0}
         else:
             assert info["calibration"] is None
 
@@ -243,6 +246,18 @@ def test_export_tflite_script(tmp_path, capsys):
     assert json.loads((tmp_path / "m_fp16.json").read_text())["input"]["shape"] == [1, 32, 32, 3]
     assert script.main(args[:4] + ["--quantization", "int8"]) == 1
     assert "needs representative_images" in capsys.readouterr().err
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(calibration_images()[:2]):
+        Image.fromarray(image).save(photos / f"{i}.png")
+    int8 = ["--weights", str(weights), "--out", str(tmp_path / "m_int8.tflite"), "--quantization", "int8",
+            "--tile-size", "32", "--calibration-images", str(photos), "--num-calibration-tiles", "2",
+            "--calibration-tile-size", "16"]
+    assert script.main(int8) == 0
+    calibration = json.loads((tmp_path / "m_int8.json").read_text())["calibration"]
+    assert calibration["tile_shape"] == [16, 16] and calibration["tiles"] == 2
 
 
 def test_mixed_precision_generator_converts_from_a_float32_copy(tmp_path):

@@ -484,7 +484,8 @@ def tflite(
               and the worst `MIXED_INT8_FLOAT_FRACTION`), which stay float
               (`denylisted_nodes`); the sidecar names them.
             - `"int16x8"`: int8 weights, int16 activations (TFLite's 16x8 mode; reference
-              kernels on most CPUs, so slow, but far more accurate than int8).
+              kernels on most CPUs, so slow, but far more accurate than int8). Ops without a
+              16x8 kernel (SRVGGNetCompact's PRELU and DEPTH_TO_SPACE) stay float.
         input_shape: `(batch, H, W, C)`; `None` for a dynamic dimension (the app then calls
             `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
         representative_images: image paths, folders or arrays (see `representative_tiles`);
