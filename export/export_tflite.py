@@ -38,6 +38,9 @@ def main(argv=None):
                         help="image files or folders for int8 calibration")
     parser.add_argument("--num-calibration-tiles", type=int, default=DEFAULT_CALIBRATION_TILES,
                         help="more tiles: steadier ranges, slower conversion")
+    parser.add_argument("--calibration-tile-size", type=int, default=None,
+                        help="side of the calibration tiles (default 32 x the model's input multiple; "
+                             "each tile is one slow forward pass)")
     args = parser.parse_args(argv)
 
     from keras_esrgan.export import sidecar_path, tflite
@@ -51,6 +54,7 @@ def main(argv=None):
             input_shape=(1, size, size, generator.num_in_ch),
             representative_images=args.calibration_images,
             num_calibration_tiles=args.num_calibration_tiles,
+            calibration_tile_size=args.calibration_tile_size,
             tile_size=args.tile_size, tile_pad=args.tile_pad,
         )
     except (OSError, ValueError) as err:

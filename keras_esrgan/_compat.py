@@ -156,3 +156,40 @@ def run_initializer(variable):
     """Run the initializer of an uninitialized variable (Keras 3.0 to 3.15.1:
     `_deferred_initialize`)."""
     variable._deferred_initialize()
+
+
+# -- TFLite quantization -------------------------------------------------------------------------
+
+
+def tflite_calibrate_only(converter):
+    """A float `.tflite` model with each activation's calibrated min/max in its quantization
+    parameters, not yet quantized (`converter._experimental_calibrate_only`, TF 2.4 to 2.21;
+    `QuantizationDebugger` sets the same flag). A `representative_dataset` that yields nothing
+    gives the graph without ranges, which `tflite_quantize_calibrated` refuses."""
+    converter._experimental_calibrate_only = True
+    try:
+        return converter.convert()
+    finally:
+        converter._experimental_calibrate_only = False
+
+
+def tflite_quantize_calibrated(model, activations_int16=False, denylisted_nodes=None):
+    """Quantize a model calibrated by `tflite_calibrate_only` from the ranges it carries, as
+    `TFLiteConverter.convert` would after its own calibration (TF 2.21, lite.py): int8 through
+    the MLIR quantizer (`convert.mlir_quantize`, also what `QuantizationDebugger` calls, with
+    `denylisted_nodes` kept in float); int16 activations (16x8) through the older quantizer
+    (`optimize.calibrator.Calibrator.calibrate_and_quantize`), which the converter itself uses for
+    16x8 because the MLIR one rejects the int8 constant of a MUL by a scalar. Fed no samples,
+    that quantizer keeps the ranges already in the model. float32 input and output. 16x8 leaves
+    the ops it has no 16x8 kernel for (PRELU, DEPTH_TO_SPACE in TF 2.21) in float, as the
+    converter does when `TFLITE_BUILTINS` is among its supported ops (`allow_float`)."""
+    from tensorflow.lite.python import convert
+    from tensorflow.lite.python.optimize import calibrator
+
+    if activations_int16:
+        if denylisted_nodes:
+            raise ValueError("16x8 quantization has no denylisted_nodes")
+        return calibrator.Calibrator(model).calibrate_and_quantize(
+            lambda: iter(()), tf.float32, tf.float32, True, tf.int16, tf.int64
+        )
+    return convert.mlir_quantize(model, denylisted_nodes=list(denylisted_nodes or []) or None)

@@ -11,6 +11,7 @@ import sys
 import h5py
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_esrgan import _compat
@@ -132,3 +133,47 @@ def test_symbolic_build_hook_is_called_with_iterator_or_batch():
     model.fit(np.zeros((2, 3), "float32"), np.zeros((2, 2), "float32"), verbose=0)
     model.train_on_batch(np.zeros((2, 3), "float32"), np.zeros((2, 2), "float32"))
     assert calls == [(True, False), (False, True)]
+
+
+def test_tflite_calibrate_only_then_quantize_from_the_ranges_in_the_model():
+    """Calibrated: a float model with min/max on its activations; quantized from those ranges
+    alone (int8 and 16x8), as the converter's own calibrate-and-quantize would."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    rng = np.random.default_rng(0)
+    kernel = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32))  # constants: no variables
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 8, 8, 3), tf.float32)])
+    def serve(x):
+        return tf.nn.leaky_relu(tf.nn.conv2d(x, kernel, 1, "SAME") + 0.1, 0.2)
+
+    samples = [rng.random((1, 8, 8, 3), dtype=np.float32) for _ in range(3)]
+
+    def converter(int16, data):
+        c = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        c.representative_dataset = lambda: ([s] for s in data)
+        return c
+
+    for int16 in (False, True):
+        calibrated = _compat.tflite_calibrate_only(converter(int16, samples))
+        graph = schema.Model.GetRootAs(calibrated, 0).Subgraphs(0)
+        input_q = graph.Tensors(graph.Inputs(0)).Quantization()
+        assert input_q.MinAsNumpy()[0] >= 0 and 0.9 < input_q.MaxAsNumpy()[0] <= 1  # the samples' range
+        quantized = _compat.tflite_quantize_calibrated(calibrated, activations_int16=int16)
+        types = {t for t in (schema.Model.GetRootAs(quantized, 0).Subgraphs(0).Tensors(i).Type()
+                             for i in range(schema.Model.GetRootAs(quantized, 0).Subgraphs(0).TensorsLength()))}
+        assert (schema.TensorType.INT16 if int16 else schema.TensorType.INT8) in types
+        interpreter = tf.lite.Interpreter(model_content=quantized)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], samples[0])
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        want = serve(samples[0]).numpy()
+        assert np.abs(got - want).max() < (0.01 if int16 else 0.05) * np.abs(want).max()
+    bare = _compat.tflite_calibrate_only(converter(False, []))
+    with pytest.raises(RuntimeError, match="min/max"):
+        _compat.tflite_quantize_calibrated(bare, activations_int16=True)  # no ranges, nothing to quantize from

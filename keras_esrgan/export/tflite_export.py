@@ -19,24 +19,33 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.python.convert import ConverterError
 
+from keras_esrgan._compat import tflite_calibrate_only, tflite_quantize_calibrated
 from keras_esrgan.atomic import write_bytes, write_json
 from keras_esrgan.export.savedmodel_export import check_generator, variables_module
 from keras_esrgan.images import IMAGE_EXTENSIONS, probe_image, read_image
 from keras_esrgan.pixels import as_rgb, to_float
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "int8", "mixed_int8", "int16x8")
-# Calibration tiles for the int8 modes. Each is one forward pass in the calibrator's reference
-# kernels, so their number and size set the conversion time.
+# Calibration tiles for the int8 modes: how many, and their side (times the model's
+# `input_multiple`). Each is one forward pass in the calibrator's unaccelerated kernels, so their
+# number and size set the conversion time: the full x4 RRDBNet takes about 30 s for a 128x128
+# tile, 2 s for a 32x32 one. Activation ranges of a fully convolutional model do not depend on
+# the tile size, so calibration runs on a copy of the graph with a 32x32 input and its ranges are
+# copied into the graph of the exported shape (tensor for tensor: the two graphs differ only in
+# their shapes).
 DEFAULT_CALIBRATION_TILES = 16
-# mixed_int8: the debugger's calibration tiles are this size (any size works for a fully
-# convolutional model's per-layer error; time grows with the pixels), and a layer whose int8
+DEFAULT_CALIBRATION_TILE = 32
+# mixed_int8: the outputs of MIXED_INT8_FLOAT_OPS stay float: RRDBNet's residual chain (the
+# 0.2-scaled additions of every dense block and RRDB, and the trunk's skip), which runs
+# elementwise, so in float it costs no measurable time, yet carries the features from block to
+# block. Then TFLite's quantization debugger runs on the calibration tiles, and a layer whose int8
 # output error is above MIXED_INT8_RMSE_PER_SCALE quantization steps (rmse / scale; 0.29 is the
-# rounding noise of a perfect int8 layer) stays in float, and so do the worst
-# MIXED_INT8_FLOAT_FRACTION of the layers by that error (per-layer errors of a residual trunk are
-# all small while their sum is not: the threshold alone keeps nothing in float).
-MIXED_INT8_DEBUG_TILE = 32
+# rounding noise of a perfect int8 layer) stays in float too. On RealESRGAN_x4plus (BUILD.md):
+# per-layer errors are all near that floor (0.29 to 1.1 steps), no layer dominates, and keeping
+# the worst quarter of the layers in float (the rule this replaces) gained 0.6 dB over int8 at
+# several times int8's latency; the residual chain alone gains 1.4 dB at int8's latency.
+MIXED_INT8_FLOAT_OPS = ("ADD", "MUL")
 MIXED_INT8_RMSE_PER_SCALE = 0.7
-MIXED_INT8_FLOAT_FRACTION = 0.25
 TFLITE_INPUT = "image"
 TFLITE_OUTPUT = "upscaled"
 DEFAULT_TILE_SIZE = 128
@@ -331,54 +340,128 @@ def _converter(generator, input_shape, workdir):
     return tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["serving_default"])
 
 
-def _mixed_int8(generator, input_shape, workdir, tiles, representative_dataset):
-    """Full int8 except the layers whose int8 error is large, chosen by TFLite's quantization
-    debugger on small calibration tiles; returns `(model bytes, float layer names, seconds)`.
+def _calibration_converter(generator, shape, workdir, activations_int16, dataset):
+    converter = _converter(generator, shape, workdir)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        if activations_int16 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+    ]
+    converter.representative_dataset = dataset
+    return converter
 
-    The debugger runs the int8 model and its float reference side by side on the tiles and
-    reports per-layer output error; layers with `rmse / scale > MIXED_INT8_RMSE_PER_SCALE` go
-    on `denylisted_nodes` and run in float (with QUANTIZE/DEQUANTIZE around them).
+
+def transplant_ranges(model, calibrated):
+    """`model` (a `.tflite` float graph) with the activation ranges (min/max) of `calibrated`,
+    the same graph converted for another input size and calibrated on tiles of that size.
+
+    Tensor i of one must be tensor i of the other, with the same name; otherwise ValueError.
     """
-    started = time.perf_counter()
-    side = MIXED_INT8_DEBUG_TILE * generator.input_multiple
-    small = tiles[:, :side, :side]
-    debug_dir = os.path.join(workdir, "debug")
-    debug_converter = _converter(generator, (1, side, side, generator.num_in_ch), debug_dir)
-    debug_converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    debug_converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    import flatbuffers
 
-    def debug_dataset():
-        for tile in small:
-            yield [tile[None]]
+    source = schema.Model.GetRootAs(calibrated, 0).Subgraphs(0)
+    target = schema.ModelT.InitFromPackedBuf(model, 0)
+    tensors = target.subgraphs[0].tensors
+    if len(target.subgraphs) != 1 or len(tensors) != source.TensorsLength():
+        raise ValueError("tflite: the calibration graph differs from the exported one; "
+                         "calibrate at the export size (calibration_tile_size=the tile)")
+    for i, tensor in enumerate(tensors):
+        other = source.Tensors(i)
+        if other.Name() != tensor.name:
+            raise ValueError(f"tflite: calibration graph tensor {i} is {other.Name()!r}, not "
+                             f"{tensor.name!r}; calibrate at the export size")
+        q = other.Quantization()
+        if q is not None and q.MinLength():
+            if tensor.quantization is None:
+                tensor.quantization = schema.QuantizationParametersT()
+            tensor.quantization.min = q.MinAsNumpy().copy()
+            tensor.quantization.max = q.MaxAsNumpy().copy()
+    builder = flatbuffers.Builder(len(model) + (1 << 16))
+    builder.Finish(target.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
-    debug_converter.representative_dataset = debug_dataset
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=debug_converter, debug_dataset=debug_dataset
-    )
-    debugger.run()
-    dump = io.StringIO()
-    debugger.layer_statistics_dump(dump)
+
+def _rank_layers(debugger):
+    """Layer (tensor) name -> `(op name, int8 output error in quantization steps: rmse / scale)`,
+    from the debugger's per-layer statistics."""
     import csv
 
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
     errors = {}
     for row in csv.DictReader(io.StringIO(dump.getvalue())):
         scale = float(row.get("scale") or 0)
         if scale > 0:
-            errors[row["tensor_name"]] = float(np.sqrt(float(row["mean_squared_error"])) / scale)
-    ranked = sorted(errors, key=errors.get, reverse=True)
-    worst = set(ranked[: int(round(MIXED_INT8_FLOAT_FRACTION * len(ranked)))])
-    denylist = [name for name in ranked if name in worst or errors[name] > MIXED_INT8_RMSE_PER_SCALE]
-    seconds = time.perf_counter() - started
-    final_dir = os.path.join(workdir, "final")
-    converter = _converter(generator, input_shape, final_dir)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.representative_dataset = representative_dataset
-    final = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=debug_dataset if input_shape[1] == side else representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylist),
+            errors[row["tensor_name"]] = (
+                row["op_name"], float(np.sqrt(float(row["mean_squared_error"])) / scale)
+            )
+    return errors
+
+
+def mixed_int8_float_layers(errors, float_ops=MIXED_INT8_FLOAT_OPS, rmse_per_scale=MIXED_INT8_RMSE_PER_SCALE):
+    """The layers mixed_int8 keeps in float: the outputs of `float_ops`, then every layer whose
+    int8 error is above `rmse_per_scale` quantization steps, each group worst first.
+
+    Args:
+        errors: layer (tensor) name -> `(op name, rmse / scale)`, as TFLite's quantization
+            debugger measures them (`layer_statistics_dump`).
+        float_ops: op names (`"ADD"`, `"MUL"`, ...) whose outputs all stay float.
+        rmse_per_scale: error threshold in quantization steps.
+
+    Example:
+    >>> mixed_int8_float_layers({"conv1": ("CONV_2D", 0.4), "add": ("ADD", 0.3), "conv5": ("CONV_2D", 0.9)})
+    ['add', 'conv5']
+    """
+    ranked = sorted(errors, key=lambda name: errors[name][1], reverse=True)
+    by_op = [name for name in ranked if errors[name][0] in float_ops]
+    worst = [name for name in ranked if errors[name][1] > rmse_per_scale and name not in by_op]
+    return by_op + worst
+
+
+def _calibrated_quantization(generator, input_shape, workdir, quantization, tiles, batch):
+    """Calibrate on `tiles` (smaller than the exported input, or the same size) and quantize the
+    graph of `input_shape`; returns `(model bytes, calibration facts for the sidecar)`.
+
+    The calibrator and the debugger run on a copy of the graph whose input is the tiles' size;
+    its ranges are then moved into the exported graph (`transplant_ranges`), which is converted
+    with a representative dataset that yields nothing, so no forward pass runs at export size.
+    """
+    int16 = quantization == "int16x8"
+    usable = len(tiles) // batch * batch
+
+    def dataset():
+        for i in range(0, usable, batch):
+            yield [tiles[i : i + batch]]
+
+    small_shape = (input_shape[0], tiles.shape[1], tiles.shape[2], input_shape[3])
+    same = all(d is None for d in input_shape[1:3]) or tuple(input_shape[1:3]) == tuple(tiles.shape[1:3])
+    calibration_shape = input_shape if same else small_shape
+    started = time.perf_counter()
+    converter = _calibration_converter(
+        generator, calibration_shape, os.path.join(workdir, "calibration"), int16, dataset
     )
-    return final.get_nondebug_quantized_model(), denylist, round(seconds, 2)
+    facts = {}
+    if quantization == "mixed_int8":
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+        calibrated = debugger.calibrated_model
+        debug_started = time.perf_counter()
+        debugger.run()
+        errors = _rank_layers(debugger)
+        facts["float_layers"] = mixed_int8_float_layers(errors)
+        facts["debug_seconds"] = round(time.perf_counter() - debug_started, 2)
+        del debugger
+    else:
+        calibrated = tflite_calibrate_only(converter)
+    facts["calibration_seconds"] = round(time.perf_counter() - started, 2)
+    if not same:
+        template = tflite_calibrate_only(_calibration_converter(
+            generator, input_shape, os.path.join(workdir, "export"), int16, lambda: iter(())
+        ))
+        calibrated = transplant_ranges(template, calibrated)
+    model = tflite_quantize_calibrated(
+        calibrated, activations_int16=int16, denylisted_nodes=facts.get("float_layers")
+    )
+    return model, facts
 
 
 def sidecar_path(path):
@@ -395,6 +478,7 @@ def tflite(
     representative_images=None,
     num_calibration_tiles=DEFAULT_CALIBRATION_TILES,
     tile_size=None,
+    calibration_tile_size=None,
     tile_pad=DEFAULT_TILE_PAD,
     seed=0,
 ):
@@ -414,21 +498,26 @@ def tflite(
             - `"int8"`: full integer: int8 weights and activations calibrated on
               `representative_images`; float32 input/output with QUANTIZE/DEQUANTIZE at the
               ends. Fastest on NPUs/DSPs, least accurate on the residual trunk.
-            - `"mixed_int8"`: full int8, except the layers TFLite's quantization debugger finds
-              worst on `MIXED_INT8_DEBUG_TILE` calibration tiles (rmse / scale above
-              `MIXED_INT8_RMSE_PER_SCALE`, and the worst `MIXED_INT8_FLOAT_FRACTION`), which
-              stay float (`denylisted_nodes`); the sidecar names them.
+            - `"mixed_int8"`: full int8, except the residual chain (the outputs of
+              `MIXED_INT8_FLOAT_OPS`: ADD, MUL) and the layers TFLite's quantization debugger
+              finds worst on the calibration tiles (rmse / scale above
+              `MIXED_INT8_RMSE_PER_SCALE`), which stay float (`denylisted_nodes`); the sidecar
+              names them (`calibration.float_layers`). See `mixed_int8_float_layers`.
             - `"int16x8"`: int8 weights, int16 activations (TFLite's 16x8 mode; reference
-              kernels on most CPUs, so slow, but far more accurate than int8).
+              kernels on most CPUs, so slow, but far more accurate than int8). Ops without a
+              16x8 kernel (SRVGGNetCompact's PRELU and DEPTH_TO_SPACE) stay float.
         input_shape: `(batch, H, W, C)`; `None` for a dynamic dimension (the app then calls
             `resizeInput` / `resize_tensor_input`). Default: one 128x128 tile.
         representative_images: image paths, folders or arrays (see `representative_tiles`);
             required for `"int8"`, `"mixed_int8"` and `"int16x8"`, ignored otherwise.
-        num_calibration_tiles: tiles for int8 calibration. Each is one forward pass in the
-            calibrator's unaccelerated kernels (tens of seconds for the full model at 128x128),
-            so calibration dominates int8 conversion time.
-        tile_size: tile side recorded in the sidecar and used for calibration tiles; default
-            the fixed H of `input_shape`, else 128.
+        num_calibration_tiles: tiles for int8 calibration (int8, mixed_int8, int16x8).
+        tile_size: tile side recorded in the sidecar; default the fixed H of `input_shape`,
+            else 128.
+        calibration_tile_size: side of the calibration tiles; default
+            `DEFAULT_CALIBRATION_TILE` times the model's `input_multiple` (at most the tile).
+            Each tile is one forward pass in the calibrator's unaccelerated kernels, so this
+            and `num_calibration_tiles` set the conversion time; the ranges found on a copy of
+            the graph at this size are moved into the exported graph (`transplant_ranges`).
         tile_pad: overlap the sidecar recommends between tiles (context pixels per side).
         seed: random seed of the calibration crops.
 
@@ -467,43 +556,33 @@ def tflite(
     generator = generator.with_policy("float32")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="keras_esrgan_tflite_") as workdir:
-        converter = _converter(generator, input_shape, workdir)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         calibration = None
-        if quantization != "fp32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "fp16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization in ("int8", "mixed_int8", "int16x8"):
-            tile_shape = (
-                input_shape[1] or tile_size,
-                input_shape[2] or tile_size,
-            )
-            tiles = representative_tiles(
-                representative_images, tile_shape, num_calibration_tiles,
-                channels=generator.num_in_ch, seed=seed,
-            )
-            batch = input_shape[0] or 1
-            usable = len(tiles) // batch * batch
-            if usable == 0:
-                raise ValueError(f"tflite: need at least {batch} calibration tiles for batch {batch}")
-
-            def representative_dataset():
-                for i in range(0, usable, batch):
-                    yield [tiles[i : i + batch]]
-
-            converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-                if quantization == "int16x8" else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
-            ]
-            calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed)
         try:
-            if quantization == "mixed_int8":
-                model, calibration["float_layers"], calibration["debug_seconds"] = _mixed_int8(
-                    generator, input_shape, workdir, tiles, representative_dataset
+            if quantization in ("int8", "mixed_int8", "int16x8"):
+                side = calibration_tile_size or min(
+                    DEFAULT_CALIBRATION_TILE * generator.input_multiple, tile_size
                 )
+                tile_shape = (min(side, input_shape[1] or side), min(side, input_shape[2] or side))
+                generator.check_input_shape((1, *tile_shape, generator.num_in_ch))
+                tiles = representative_tiles(
+                    representative_images, tile_shape, num_calibration_tiles,
+                    channels=generator.num_in_ch, seed=seed,
+                )
+                batch = input_shape[0] or 1
+                usable = len(tiles) // batch * batch
+                if usable == 0:
+                    raise ValueError(f"tflite: need at least {batch} calibration tiles for batch {batch}")
+                model, facts = _calibrated_quantization(
+                    generator, input_shape, workdir, quantization, tiles[:usable], batch
+                )
+                calibration = dict(tiles=int(usable), tile_shape=list(tile_shape), seed=seed, **facts)
             else:
+                converter = _converter(generator, input_shape, workdir)
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+                if quantization != "fp32":
+                    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                if quantization == "fp16":
+                    converter.target_spec.supported_types = [tf.float16]
                 model = converter.convert()
         except ConverterError as err:
             raise BuiltinOpsError(f"tflite: conversion failed: {_converter_summary(err)}") from err
