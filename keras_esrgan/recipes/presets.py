@@ -35,6 +35,7 @@ from keras_esrgan.training import (
 STAGES = ("psnr", "gan", "both")
 DATA_KINDS = ("synthetic", "div2k", "folder")
 STRATEGIES = ("mirrored", "multi_worker", "default")
+DEFAULT_STRATEGY = "mirrored"
 DISCRIMINATORS = ("vgg", "unet")
 EXPORT_MODELS = ("gan", "interp", "psnr")
 ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
