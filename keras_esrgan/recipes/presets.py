@@ -11,7 +11,9 @@ import dataclasses
 import math
 import re
 
+from keras_esrgan.data.realworld import CROP_PAD_SIZE
 from keras_esrgan.losses import GAN_TYPES
+from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.perceptual import DEFAULT_LAYER_WEIGHTS, REAL_ESRGAN_LAYER_WEIGHTS, canonical_layer_name
 from keras_esrgan.training import (
     EMA_DECAY,
@@ -126,7 +128,8 @@ class Preset:
         "--lr_dir, which trains on your LR/HR pairs)",
     )
     crop_pad_size: int = _field(
-        400, "realesrgan degradation: side of the region of each HR image degraded (Real-ESRGAN: 400)"
+        CROP_PAD_SIZE,
+        f"realesrgan degradation: side of the region of each HR image degraded (Real-ESRGAN: {CROP_PAD_SIZE})",
     )
     gt_usm: bool = _field(
         False,
@@ -199,7 +202,7 @@ class Preset:
             isinstance(self.psnr_lr_periods, int) and self.psnr_lr_periods >= 0,
             f"psnr_lr_periods must be an integer >= 0 (0: constant), got {self.psnr_lr_periods!r}",
         )
-        need(self.scale in (1, 2, 4), f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
+        need(self.scale in UNSHUFFLE_FACTORS, f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
         need(self.data in DATA_KINDS, f"data must be one of {', '.join(DATA_KINDS)}, got {self.data!r}")
         need(
             self.degradation in DEGRADATIONS,
@@ -345,7 +348,7 @@ _REAL_ESRGAN_GAN_STAGE = dict(
     gan_lr_milestones=(),
     discriminator="unet",
     degradation="realesrgan",
-    crop_pad_size=400,
+    crop_pad_size=CROP_PAD_SIZE,
     gt_usm=True,
     gan_type="vanilla",
     perceptual_layers=REAL_ESRGAN_LAYERS,
