@@ -63,6 +63,7 @@ from keras_esrgan.data.kernels import (
     circular_lowpass_kernel,
     random_kernel_of_type,
 )
+from keras_esrgan.data.pipeline import BATCH_SIZE, PATCH_SIZE
 from keras_esrgan.pixels import peak, tf_quantize, tf_to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -516,8 +517,8 @@ def degraded_example(image, seed, index, scale=4, *, config=None, crop_pad_size=
 
 def realworld_pipeline(
     source_hr,
-    batch_size=16,
-    patch_size=128,
+    batch_size=BATCH_SIZE,
+    patch_size=PATCH_SIZE,
     scale=4,
     *,
     config=None,

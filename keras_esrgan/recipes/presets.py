@@ -11,6 +11,7 @@ import dataclasses
 import math
 import re
 
+from keras_esrgan.data.pipeline import BATCH_SIZE, PATCH_SIZE
 from keras_esrgan.data.realworld import CROP_PAD_SIZE
 from keras_esrgan.losses import GAN_TYPES
 from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
@@ -90,8 +91,8 @@ class Preset:
     num_block: int = _field(23, "generator RRDB blocks")
     num_grow_ch: int = _field(32, "generator dense-block growth channels")
     data: str = _field("div2k", "default data source: synthetic, div2k or folder")
-    batch_size: int = _field(16, "global batch size (split over replicas)")
-    patch_size: int = _field(128, "HR training patch side (LR patch = patch_size / scale)")
+    batch_size: int = _field(BATCH_SIZE, "global batch size (split over replicas)")
+    patch_size: int = _field(PATCH_SIZE, "HR training patch side (LR patch = patch_size / scale)")
     psnr_steps: int = _field(PSNR_STEPS, "PSNR-stage iterations")
     gan_steps: int = _field(GAN_STEPS, "GAN-stage iterations")
     psnr_lr: float = _field(PSNR_LEARNING_RATE, "PSNR-stage initial learning rate")
