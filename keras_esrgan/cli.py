@@ -17,24 +17,46 @@ can fix (bad paths, bad weights, bad images) are printed as one line, not a trac
 """
 
 import argparse
+import inspect
 import os
 import signal
 import sys
 import time
 
+from keras_esrgan.data.degraded_samples import write_degraded_samples
+from keras_esrgan.data.realworld import CROP_PAD_SIZE
+from keras_esrgan.evaluation import evaluate
 from keras_esrgan.images import shown
 from keras_esrgan.inference.batch import DEFAULT_DEPTH, DEFAULT_QUALITY, OUTPUT_EXTENSIONS, find_images
 from keras_esrgan.inference.batch import output_path  # noqa: F401  (keras_esrgan.cli.output_path)
 from keras_esrgan.inference import (
+    ALPHA_MODES,
     BYTES_PER_PIXEL,
     DEFAULT_BLEND,
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_MEMORY_SHARE,
     DEFAULT_TILE_PAD,
+    Upscaler,
 )
+from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.precision import INFERENCE_PRECISIONS
 
 _GENERATOR_EXTENSIONS = (".keras", ".weights.h5", ".safetensors")
+_SCALES = sorted(UNSHUFFLE_FACTORS)  # RRDBNet's: 1, 2, 4
+
+
+def _defaults(function):
+    """The keyword defaults of a library function or class: an option that stands for one of
+    its arguments takes its default from there, so that it is written once."""
+    return {
+        name: p.default for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+_UPSCALER = _defaults(Upscaler)
+_EVALUATE = _defaults(evaluate)
+_DEGRADE = _defaults(write_degraded_samples)
 
 
 def _non_negative_int(text):
@@ -136,7 +158,7 @@ def _named_sets(items):
 
 def _evaluate(args):
     from keras_esrgan.atomic import write_json
-    from keras_esrgan.evaluation import evaluate, format_table
+    from keras_esrgan.evaluation import format_table
 
     if args.json and os.path.exists(args.json) and not args.overwrite:
         raise _exists(args.json)
@@ -173,7 +195,7 @@ def _upscaler_options(args):
         tile_pad=args.tile_pad,
         blend=args.blend,
         precision=args.precision,
-        alpha_mode=getattr(args, "alpha_mode", "model"),
+        alpha_mode=getattr(args, "alpha_mode", _UPSCALER["alpha_mode"]),
         max_tile_pixels=args.max_tile_pixels,
         max_memory=None if args.max_memory is None else args.max_memory * 2**30,
         tta=args.tta,
@@ -181,7 +203,6 @@ def _upscaler_options(args):
 
 
 def _upscale(args):
-    from keras_esrgan.inference import Upscaler
     from keras_esrgan.inference.batch import upscale_files
 
     started = time.time()
@@ -216,7 +237,6 @@ def _upscale(args):
 
 
 def _video(args):
-    from keras_esrgan.inference import Upscaler
     from keras_esrgan.video import probe_video, upscale_video
 
     if os.path.exists(args.output) and not args.overwrite:
@@ -289,8 +309,6 @@ def _add_video(sub):
 
 
 def _degrade(args):
-    from keras_esrgan.data import write_degraded_samples
-
     files, problems = collect_images(args.inputs)
     if problems:
         raise ValueError("; ".join(problems))
@@ -322,12 +340,21 @@ def _add_degrade(sub):
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="HR image files, or folders of them (not recursive)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
-    p.add_argument("--count", type=_positive_int, default=8, metavar="N", help="number of samples (default 8)")
-    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=4, help="LR/HR factor (default 4)")
     p.add_argument(
-        "--crop-pad-size", type=_positive_int, default=400, metavar="PIXELS",
-        help="side of the HR region degraded, reflect-padded when the image is smaller (Real-ESRGAN: 400)",
+        "--seed", type=int, default=_DEGRADE["seed"], metavar="N", help=f"random seed (default {_DEGRADE['seed']})"
+    )
+    p.add_argument(
+        "--count", type=_positive_int, default=_DEGRADE["count"], metavar="N",
+        help=f"number of samples (default {_DEGRADE['count']})",
+    )
+    p.add_argument(
+        "--scale", type=int, choices=_SCALES, default=_DEGRADE["scale"],
+        help=f"LR/HR factor (default {_DEGRADE['scale']})",
+    )
+    p.add_argument(
+        "--crop-pad-size", type=_positive_int, default=_DEGRADE["crop_pad_size"], metavar="PIXELS",
+        help="side of the HR region degraded, reflect-padded when the image is smaller (Real-ESRGAN: "
+        f"{CROP_PAD_SIZE})",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing sample files")
     p.set_defaults(func=_degrade)
@@ -365,7 +392,7 @@ def _add_network_options(p, tile_help="new low-resolution pixels per tile"):
         f"{DEFAULT_MEMORY_SHARE * 100:.0f}%% of the machine's memory)",
     )
     p.add_argument(
-        "--precision", choices=INFERENCE_PRECISIONS, default="auto",
+        "--precision", choices=INFERENCE_PRECISIONS, default=_UPSCALER["precision"],
         help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
     )
     p.add_argument(
@@ -406,7 +433,7 @@ def _add_upscale(sub):
         help="final scale factor; the output is resized to round(X * size) (default: the model's)",
     )
     p.add_argument(
-        "--alpha-mode", choices=("model", "resize"), default="model",
+        "--alpha-mode", choices=ALPHA_MODES, default=_UPSCALER["alpha_mode"],
         help="upscale alpha with the network (default) or by bicubic resizing",
     )
     p.add_argument(
@@ -469,7 +496,7 @@ def _add_evaluate(sub):
         help="as for upscale (default: automatic; evaluation images usually fit whole)",
     )
     p.add_argument(
-        "--precision", choices=INFERENCE_PRECISIONS, default="fp32",
+        "--precision", choices=INFERENCE_PRECISIONS, default=_EVALUATE["precision"],
         help="fp32 (default, the numbers to publish), bf16 or auto",
     )
     p.add_argument("--name", metavar="LABEL", help="label of the model rows (default: file name)")
@@ -508,7 +535,7 @@ def _add_convert(sub):
     convert.add_argument("input", help="weights file (RRDBNet or SRVGGNetCompact, .pth/.safetensors/.keras/"
                          ".weights.h5/ncnn .param; read without torch) or model-zoo name")
     convert.add_argument("output", help="destination: .keras, .weights.h5 or .safetensors")
-    convert.add_argument("--scale", type=int, choices=(1, 2, 4), help="only if ambiguous")
+    convert.add_argument("--scale", type=int, choices=_SCALES, help="only if ambiguous")
     convert.add_argument("--num-in-ch", type=int, help="only if ambiguous")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_convert)

@@ -51,6 +51,7 @@ from keras_esrgan.data.folders import list_image_pairs
 from keras_esrgan.images import read_image
 from keras_esrgan.inference import Upscaler
 from keras_esrgan.pixels import as_rgb
+from keras_esrgan.precision import SCORING_PRECISION
 from keras_esrgan.validation import ImageScores, MethodScores, bicubic_upscale, validate
 
 __all__ = ["ImageScores", "MethodScores", "SetResult", "evaluate", "format_table", "load_hr"]
@@ -143,7 +144,7 @@ def evaluate(
     crop_border=None,
     niqe=False,
     tile=None,
-    precision="fp32",
+    precision=SCORING_PRECISION,
     progress=True,
 ):
     """PSNR-Y / SSIM-Y (and NIQE) of `generator` and of bicubic on benchmark folders.

@@ -19,6 +19,10 @@ import functools
 import tensorflow as tf
 
 INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
+# What inference runs in when not told (Upscaler, upscale, keras-esrgan upscale/video), and what
+# scores are computed in (evaluate, keras-esrgan evaluate: the numbers to publish).
+DEFAULT_INFERENCE_PRECISION = "auto"
+SCORING_PRECISION = "fp32"
 INFERENCE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}
 # The Keras dtype policy a generator runs inference in, per precision.
 INFERENCE_POLICIES = {"fp32": "float32", "bf16": "bfloat16"}
@@ -67,7 +71,7 @@ def cpu_supports_bf16(cpuinfo="/proc/cpuinfo"):
     return False
 
 
-def inference_precision(precision="auto"):
+def inference_precision(precision=DEFAULT_INFERENCE_PRECISION):
     """The compute precision `precision` means on this machine: `"fp32"` or `"bf16"`.
 
     Args:
@@ -95,7 +99,7 @@ def inference_precision(precision="auto"):
     return "bf16" if cpu_supports_bf16() and not has_gpu() else "fp32"
 
 
-def inference_policy(precision="auto"):
+def inference_policy(precision=DEFAULT_INFERENCE_PRECISION):
     """The Keras dtype policy a generator runs inference in: `"float32"` or `"bfloat16"`.
 
     Example:

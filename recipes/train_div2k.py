@@ -17,6 +17,8 @@ Run the same command again to resume: each stage continues from its last checkpo
 same name (`--psnr_steps=5000 --batch_size=32`); see `keras_esrgan.recipes`.
 """
 
+import dataclasses
+import inspect
 import os
 import sys
 
@@ -27,6 +29,10 @@ from absl import app, flags, logging  # noqa: E402
 from keras_esrgan import precision, recipes  # noqa: E402
 
 FLAGS = flags.FLAGS
+# The flags for `train`'s own arguments take its defaults, and are passed on by name.
+_TRAIN = {name: p.default for name, p in inspect.signature(recipes.train).parameters.items()}
+_TRAIN_FLAGS = ["stage", "mixed_precision", "vgg_weights", "psnr_generator", "export", "export_model", "verbose"]
+_TRAIN_FLAGS += [f.name for f in dataclasses.fields(recipes.DataSources)]
 
 flags.DEFINE_enum(
     "preset",
@@ -37,51 +43,41 @@ flags.DEFINE_enum(
     "and its discriminator fine-tuned on --hr_dir (with --lr_dir: on your LR/HR pairs)",
 )
 flags.DEFINE_enum(
-    "stage", None, list(recipes.STAGES), "which training stage(s) to run; default the preset's (finetune: gan)"
+    "stage", _TRAIN["stage"], list(recipes.STAGES), "which training stage(s) to run; default the preset's (finetune: gan)"
 )
 flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs and artifacts; default runs/<preset>")
-flags.DEFINE_enum(
-    "data",
-    None,
-    list(recipes.DATA_KINDS),
-    "training data; default: the preset's (offline: synthetic, paper: div2k)",
-)
-flags.DEFINE_string("hr_dir", None, "--data=folder: HR training images")
-flags.DEFINE_string(
-    "lr_dir", None, "--data=folder: matching LR images (default: MATLAB bicubic of the HR ones)"
-)
-flags.DEFINE_string(
-    "val_dir", None, "HR validation images (default: synthetic validation set / DIV2K validation)"
-)
-flags.DEFINE_string("val_lr_dir", None, "matching LR validation images (default: bicubic of --val_dir)")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir for DIV2K")
-flags.DEFINE_string("manual_dir", None, "folder holding the downloaded DIV2K zips")
+# The data flags: one per `DataSources` field, its name, default and help.
+for _field in dataclasses.fields(recipes.DataSources):
+    if _field.name == "data":
+        flags.DEFINE_enum("data", _field.default, list(recipes.DATA_KINDS), _field.metadata["help"])
+    else:
+        flags.DEFINE_string(_field.name, _field.default, _field.metadata["help"])
 flags.DEFINE_enum(
     "strategy",
-    "mirrored",
+    recipes.DEFAULT_STRATEGY,
     list(recipes.STRATEGIES),
     "mirrored: all visible GPUs (the default strategy without GPUs); multi_worker: TF_CONFIG",
 )
 flags.DEFINE_string(
     "vgg_weights",
-    None,
+    _TRAIN["vgg_weights"],
     "perceptual-loss VGG19: imagenet (Keras cache or download), a .h5/.pth path, or random; default: the "
     "preset's (offline: the Keras cache, else a random VGG19 with a warning; paper: imagenet)",
 )
 flags.DEFINE_string(
     "psnr_generator",
-    None,
+    _TRAIN["psnr_generator"],
     "with --stage=gan: start the GAN stage from this generator file (or model-zoo name) instead of the "
     "PSNR stage's; default the preset's gan_init",
 )
-flags.DEFINE_bool("export", True, "write the SavedModel and TFLite artifacts")
+flags.DEFINE_bool("export", _TRAIN["export"], "write the SavedModel and TFLite artifacts")
 flags.DEFINE_enum(
     "export_model",
-    None,
+    _TRAIN["export_model"],
     list(recipes.EXPORT_MODELS),
     "generator to export; default gan (psnr with --stage=psnr)",
 )
-flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 1 progress bars, 2 one line per epoch, 0 silent")
+flags.DEFINE_integer("verbose", _TRAIN["verbose"], "Keras fit verbosity: 1 progress bars, 2 one line per epoch, 0 silent")
 flags.DEFINE_bool("traceback", False, "show Python tracebacks for errors instead of one-line messages")
 
 
@@ -101,7 +97,7 @@ flags.DEFINE_flag(
         _MixedPrecisionParser(),
         flags.ArgumentSerializer(),
         "mixed_precision",
-        "off",
+        precision.training_precision(_TRAIN["mixed_precision"]),
         "mixed precision: --mixed_precision (mixed_bfloat16 on CPU, mixed_float16 on GPU) or "
         f"--mixed_precision={'|'.join(precision.TRAINING_PRECISIONS)}",
         boolean=True,
@@ -135,21 +131,8 @@ def main(argv):
         result = recipes.train(
             preset,
             FLAGS.workdir or os.path.join("runs", FLAGS.preset),
-            stage=FLAGS.stage,
-            data=FLAGS.data,
-            hr_dir=FLAGS.hr_dir,
-            lr_dir=FLAGS.lr_dir,
-            val_dir=FLAGS.val_dir,
-            val_lr_dir=FLAGS.val_lr_dir,
-            data_dir=FLAGS.data_dir,
-            manual_dir=FLAGS.manual_dir,
             strategy=strategy,
-            mixed_precision=FLAGS.mixed_precision,
-            vgg_weights=FLAGS.vgg_weights,
-            psnr_generator=FLAGS.psnr_generator,
-            export=FLAGS.export,
-            export_model=FLAGS.export_model,
-            verbose=FLAGS.verbose,
+            **{name: FLAGS[name].value for name in _TRAIN_FLAGS},
         )
     except (ValueError, OSError, tf.errors.OpError) as err:  # user errors: bad flags, paths, data
         if FLAGS.traceback:

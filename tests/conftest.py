@@ -52,3 +52,21 @@ def shared_data():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def assert_keras_round_trip(model, tmp_path, x):
+    """The serialization checks every generator's test runs (as keras-hub's test_case does):
+    `from_config(get_config())` has the same config, and a `.keras` file loads back as the
+    same class with the same config, weights and output on `x`. Returns the loaded model."""
+    import keras
+
+    cls = type(model)
+    assert cls.from_config(model.get_config()).config == model.config
+    path = tmp_path / "g.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, cls) and loaded.config == model.config
+    for a, b in zip(model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    return loaded

@@ -115,6 +115,22 @@ def test_imports_follow_the_layers():
     assert not violations, "\n".join(violations)
 
 
+def test_state_dict_files_are_read_in_one_place():
+    """`weights.reader.read_checkpoint` is the one caller of the two state-dict readers (the
+    `weights` facade only re-exports them), so every reader of a `.pth`/`.safetensors` decides
+    its format one way."""
+    readers = {"keras_esrgan.weights.torch_pickle.load_torch_file", "keras_esrgan.weights.safetensors_io.load_safetensors"}
+    allowed = {"keras_esrgan.weights.reader", "keras_esrgan.weights"}
+    modules = sources()
+    callers = sorted(
+        f"{path.relative_to(ROOT)}:{line}"
+        for name, path in modules.items() if name not in allowed
+        for line, target, imported in internal_imports(path, modules) if f"{target}.{imported}" in readers
+    )
+    assert not callers, f"read state-dict files with weights.reader.read_checkpoint: {callers}"
+    assert all(any(f"{t}.{i}" in readers for _, t, i in internal_imports(modules[name], modules)) for name in allowed)
+
+
 # The private attributes _compat reads or sets for the package (checked there, in test_compat.py).
 PRIVATE_ATTRIBUTES = {"_initial_epoch", "_distribute_strategy"}
 PRIVATE_MODULES = ("keras.src", "tensorflow.python")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_esrgan import PSNRTrainer, RRDBNet, SRGenerator, interpolate, save_generator
+from keras_esrgan import PSNRTrainer, RRDBNet, SRGenerator, SRVGGNetCompact, interpolate, save_generator
 from keras_esrgan.export import serving_functions
 from keras_esrgan.inference import Upscaler
 from keras_esrgan.models import RRDB, ResidualDenseBlock
@@ -88,6 +88,17 @@ def test_clone_casts_every_weight_and_copy_weights_from_refuses_another_architec
     other = type(net)(**{**net.config, "num_feat": 6})
     with pytest.raises(ValueError, match=r"copy_weights_from: \w+\(.*num_feat=6.*\) is not a"):
         net.copy_weights_from(other)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(RRDBNet, TINY), (SRVGGNetCompact, dict(num_feat=4, num_conv=1))])
+def test_build_checks_the_shape_as_a_call_does(cls, kwargs):
+    # Both architectures build in __init__; a build from another shape (Keras' build config)
+    # must reject a wrong channel count with the message check_input_shape gives a call.
+    net = cls(**kwargs)
+    net.built = False
+    with pytest.raises(ValueError, match=rf"^{cls.__name__} expects 3 input channels, got shape \(None, None, None, 4\)$"):
+        net.build((None, None, None, 4))
+    assert not net.built
 
 
 def test_a_new_generator_subclass_works_everywhere_with_the_defaults(rng):

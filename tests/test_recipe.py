@@ -344,6 +344,10 @@ def test_train_refuses_bad_runs_before_training(tmp_path):
         recipes.train(preset, tmp_path / "w", stage="psnr")
     with pytest.raises(RecipeError, match="--data=folder needs --hr_dir"):
         recipes.train(preset, tmp_path / "x", stage="psnr", data="folder")
+    # The data arguments are DataSources' fields; a misspelt one is Python's usual TypeError.
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'hr_dirs' \(its data arguments: data, hr_dir,"):
+        recipes.train(preset, tmp_path / "x", stage="psnr", data="folder", hr_dirs="hr")
+    assert not os.path.exists(tmp_path / "x" / "results.json")
     with pytest.raises(RecipeError, match="export_model=gan needs the GAN stage"):
         recipes.train(preset, tmp_path / "x", stage="psnr", export_model="gan")
     with pytest.raises(RecipeError, match="vgg_weights: no such file"):

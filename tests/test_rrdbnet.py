@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 from keras_esrgan import RRDBNet
 from keras_esrgan.models import NearestUpsample2x, PixelUnshuffle
 from keras_esrgan.weights import state_dict
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_keras_round_trip
 from tests.reference.numpy_rrdbnet import nearest_x2, pixel_unshuffle, rrdbnet_forward
 
 
@@ -120,16 +119,7 @@ def test_no_two_convs_start_with_the_same_weights():
 
 def test_get_config_from_config_and_keras_round_trip(tmp_path, rng):
     model = _randomize(RRDBNet(scale=2, num_out_ch=1, **TINY))
-    x = rng.random((1, 6, 8, 3), dtype=np.float32)
-    clone = RRDBNet.from_config(model.get_config())
-    assert clone.config == model.config
-    path = tmp_path / "g.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, RRDBNet) and loaded.config == model.config
-    for a, b in zip(model.weights, loaded.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    assert_keras_round_trip(model, tmp_path, rng.random((1, 6, 8, 3), dtype=np.float32))
 
 
 @pytest.mark.parametrize("policy,rtol", [("mixed_bfloat16", 0.05), ("mixed_float16", 0.01)])

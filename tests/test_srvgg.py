@@ -17,7 +17,7 @@ from keras_esrgan.weights.srvgg_layout import (
     srvgg_from_state_dict,
     srvgg_state_dict,
 )
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_keras_round_trip
 from tests.reference.numpy_srvgg import nearest_nchw, random_srvgg_state, srvgg_forward
 
 SMALL = dict(num_feat=8, num_conv=2)
@@ -168,14 +168,7 @@ def test_public_surface_config_and_flops():
 def test_get_config_from_config_and_keras_round_trip(tmp_path, rng):
     state = random_srvgg_state(rng, upscale=3, **SMALL)
     model = _model(state, upscale=3, **SMALL)
-    clone = SRVGGNetCompact.from_config(model.get_config())
-    assert clone.config == model.config
-    path = tmp_path / "g.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, SRVGGNetCompact) and loaded.config == model.config
-    x = rng.random((1, 6, 5, 3), dtype=np.float32)
-    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    loaded = assert_keras_round_trip(model, tmp_path, rng.random((1, 6, 5, 3), dtype=np.float32))
     for key, value in srvgg_state_dict(loaded).items():
         np.testing.assert_array_equal(value, state[key])
 

@@ -14,6 +14,7 @@ from keras_esrgan.cli import main as cli_main
 from keras_esrgan.weights import (
     detect_layout,
     load_torch_file,
+    read_checkpoint,
     read_state_dict,
     save_safetensors,
     state_dict,
@@ -141,6 +142,17 @@ def test_not_a_weights_file(tmp_path):
     other.write_text("plain text")
     with pytest.raises(WeightsFileError, match="not a weights file"):
         load_generator(other)
+
+
+def test_read_checkpoint_takes_the_format_from_the_files_own_name(tmp_path):
+    # A download's `.part` file, as the model zoo's layout check reads it: the entry's name decides.
+    part = tmp_path / "x.safetensors.part"
+    part.write_bytes((FIXTURES / "basicsr_x1.safetensors").read_bytes())
+    expected = read_checkpoint(FIXTURES / "basicsr_x1.safetensors")
+    got = read_checkpoint(part, name="x.safetensors")
+    assert sorted(got) == sorted(expected) and all(np.array_equal(got[k], expected[k]) for k in got)
+    with pytest.raises(WeightsFileError, match=r"^x\.keras: a Keras file, not a PyTorch/safetensors state dict"):
+        read_checkpoint(part, name="x.keras")
 
 
 @pytest.mark.parametrize("name", ["esrgan_repo_x4.pth", "old_esrgan_x4_legacy.pth", "basicsr_x1.safetensors"])

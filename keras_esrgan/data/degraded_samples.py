@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_esrgan.atomic import write_json
 from keras_esrgan.data.folders import rgb_image
 from keras_esrgan.data.hr_images import image_paths
-from keras_esrgan.data.realworld import DegradationConfig, degraded_example, sample_for
+from keras_esrgan.data.realworld import CROP_PAD_SIZE, DegradationConfig, degraded_example, sample_for
 from keras_esrgan.images import read_image, write_image
 from keras_esrgan.pixels import quantize, tf_to_float
 
@@ -25,7 +25,7 @@ KERNEL_KEYS = ("kernel1", "kernel2", "sinc_kernel")  # arrays: left out of the J
 
 
 def write_degraded_samples(
-    hr_paths_or_folder, output_dir, seed=0, count=8, scale=4, *, config=None, crop_pad_size=400,
+    hr_paths_or_folder, output_dir, seed=0, count=8, scale=4, *, config=None, crop_pad_size=CROP_PAD_SIZE,
     overwrite=True,
 ):
     """Write `count` LR | HR side-by-side PNGs of the real-world degradation, and what was drawn.

@@ -56,10 +56,15 @@ def _aligned(lr, hr, scale, name):
         return tf.identity(hr)
 
 
+# ESRGAN's (and BasicSR's) training batches: 16 HR patches of 128x128.
+BATCH_SIZE = 16
+PATCH_SIZE = 128
+
+
 def training_pipeline(
     source,
-    batch_size=16,
-    patch_size=128,
+    batch_size=BATCH_SIZE,
+    patch_size=PATCH_SIZE,
     scale=4,
     *,
     cache=True,

@@ -63,6 +63,7 @@ from keras_esrgan.data.kernels import (
     circular_lowpass_kernel,
     random_kernel_of_type,
 )
+from keras_esrgan.data.pipeline import BATCH_SIZE, PATCH_SIZE
 from keras_esrgan.pixels import peak, tf_quantize, tf_to_float
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -70,6 +71,8 @@ REAL_ESRGAN_KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 RESIZE_DIRECTIONS = ("up", "down", "keep")
 FINAL_ORDERS = ("resize_sinc_jpeg", "jpeg_resize_sinc")
 MIN_KERNEL_SIZE = 7
+# Real-ESRGAN's `crop_pad_size`: the side of the region of each HR image that is degraded.
+CROP_PAD_SIZE = 400
 
 _PAIRS = (
     "blur_sigma", "betag_range", "betap_range", "resize_range", "noise_range", "poisson_scale_range",
@@ -471,7 +474,7 @@ def sample_for(config, seed, index):
     return sample_degradation(config, np.random.default_rng([int(seed), int(index)]))
 
 
-def degraded_example(image, seed, index, scale=4, *, config=None, crop_pad_size=400):
+def degraded_example(image, seed, index, scale=4, *, config=None, crop_pad_size=CROP_PAD_SIZE):
     """One element of the real-world stream before the patch crop: `(lr, hr, hr_usm)`.
 
     What `realworld_pipeline` computes per image (and `write_degraded_samples` shows).
@@ -514,12 +517,12 @@ def degraded_example(image, seed, index, scale=4, *, config=None, crop_pad_size=
 
 def realworld_pipeline(
     source_hr,
-    batch_size=16,
-    patch_size=128,
+    batch_size=BATCH_SIZE,
+    patch_size=PATCH_SIZE,
     scale=4,
     *,
     config=None,
-    crop_pad_size=400,
+    crop_pad_size=CROP_PAD_SIZE,
     with_usm=False,
     cache=True,
     shuffle_buffer=None,

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_esrgan.models.generator import SRGenerator
-from keras_esrgan.precision import inference_policy, inference_precision
+from keras_esrgan.precision import DEFAULT_INFERENCE_PRECISION, inference_policy, inference_precision
 
 logger = logging.getLogger("keras_esrgan.inference")
 
@@ -60,7 +60,7 @@ class NetworkRunner:
     0.5
     """
 
-    def __init__(self, generator, precision="auto"):
+    def __init__(self, generator, precision=DEFAULT_INFERENCE_PRECISION):
         if not isinstance(generator, SRGenerator):
             raise TypeError(
                 f"NetworkRunner: generator must be a keras_esrgan SRGenerator such as RRDBNet, "

@@ -21,9 +21,11 @@ from keras_esrgan.inference.tiling import DEFAULT_BLEND, DEFAULT_TILE_PAD, plan_
 from keras_esrgan.interpolation import interpolate_pair
 from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.pixels import IMAGE_DTYPES, as_rgb, luma, pad_to_multiple, quantize, to_float
+from keras_esrgan.precision import DEFAULT_INFERENCE_PRECISION
 from keras_esrgan.weights import load_generator
 
 ALPHA_MODES = ("model", "resize")
+DEFAULT_ALPHA_MODE = "model"  # Real-ESRGAN's: alpha through the network too
 # The 8 symmetries of the square that test-time augmentation runs (BasicSR's self-ensemble):
 # (forward on the input, inverse on the output), for (H, W, C) arrays. k quarter turns
 # anticlockwise, after a left-right flip for the last four.
@@ -249,8 +251,8 @@ class Upscaler:
         generator,
         tile=None,
         tile_pad=DEFAULT_TILE_PAD,
-        precision="auto",
-        alpha_mode="model",
+        precision=DEFAULT_INFERENCE_PRECISION,
+        alpha_mode=DEFAULT_ALPHA_MODE,
         max_tile_pixels=None,
         blend=DEFAULT_BLEND,
         max_memory=None,
@@ -614,8 +616,8 @@ def upscale(
     tile=None,
     tile_pad=DEFAULT_TILE_PAD,
     outscale=None,
-    precision="auto",
-    alpha_mode="model",
+    precision=DEFAULT_INFERENCE_PRECISION,
+    alpha_mode=DEFAULT_ALPHA_MODE,
     blend=DEFAULT_BLEND,
     max_memory=None,
 ):

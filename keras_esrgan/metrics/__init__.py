@@ -15,6 +15,7 @@ Example:
 """
 
 from keras_esrgan.metrics.niqe import niqe
-from keras_esrgan.metrics.psnr_ssim import psnr, rgb_to_y, ssim
+from keras_esrgan.metrics.luma import rgb_to_y
+from keras_esrgan.metrics.psnr_ssim import psnr, ssim
 
 __all__ = ["niqe", "psnr", "rgb_to_y", "ssim"]

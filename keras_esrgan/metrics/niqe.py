@@ -60,7 +60,7 @@ from keras_esrgan.metrics._common import (
     crop,
     peak_value,
 )
-from keras_esrgan.metrics.psnr_ssim import _y
+from keras_esrgan.metrics.luma import rgb_to_y
 
 PARAMS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "niqe_pris_params.npz")
 BLOCK_SIZE = 96  # the block size the pristine model was fit with
@@ -224,7 +224,7 @@ def niqe(img, crop_border=0, data_range=None):
         # Multiply first: a uint16 image that is 257 x a uint8 one then gives the very same
         # values, and the same NIQE.
         array = array * 255.0 / peak
-    luma = _y(array, 255.0) if array.shape[2] == 3 else array[:, :, 0]
+    luma = rgb_to_y(array, 255.0) if array.shape[2] == 3 else array[:, :, 0]
     # MATLAB round (half away from zero) of non-negative values; negative floats are the
     # caller's business and round the same way.
     luma = np.sign(luma) * np.floor(np.abs(luma) + 0.5)

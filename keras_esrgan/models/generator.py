@@ -196,6 +196,9 @@ class SRGenerator(keras.Model):
     def check_input_shape(self, shape):
         """Raise a clear `ValueError` for a static input shape this model cannot take.
 
+        The one input check: every generator's `build` and `call` go through it, so a shape is
+        refused with the same words wherever it comes in.
+
         Example:
         >>> keras_esrgan.RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4).check_input_shape((1, 5, 6, 3))
         Traceback (most recent call last):

@@ -278,11 +278,7 @@ class RRDBNet(SRGenerator):
     def build(self, input_shape=None):
         if self.built:
             return
-        input_shape = tuple(input_shape or (None, None, None, self.num_in_ch))
-        if input_shape[-1] is not None and input_shape[-1] != self.num_in_ch:
-            raise ValueError(
-                f"RRDBNet expects {self.num_in_ch} input channels, got shape {input_shape}"
-            )
+        self.check_input_shape(input_shape or (None, None, None, self.num_in_ch))
         feat_shape = (None, None, None, self.num_feat)
         self.conv_first.build((None, None, None, self.num_in_ch * self.unshuffle_factor**2))
         for block in self.body:

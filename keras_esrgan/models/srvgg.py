@@ -143,11 +143,7 @@ class SRVGGNetCompact(SRGenerator):
     def build(self, input_shape=None):
         if self.built:
             return
-        input_shape = tuple(input_shape or (None, None, None, self.num_in_ch))
-        if input_shape[-1] is not None and input_shape[-1] != self.num_in_ch:
-            raise ValueError(
-                f"SRVGGNetCompact expects {self.num_in_ch} input channels, got shape {input_shape}"
-            )
+        self.check_input_shape(input_shape or (None, None, None, self.num_in_ch))
         feat_shape = (None, None, None, self.num_feat)
         self.body[0].build((None, None, None, self.num_in_ch))
         for layer in self.body[1:]:

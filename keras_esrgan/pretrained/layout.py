@@ -11,18 +11,7 @@ from keras_esrgan.pretrained.errors import VerificationError
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.formats import unwrap_state_dict
 from keras_esrgan.weights.layouts import detect_layout, infer_architecture, to_canonical
-
-
-def _read(path, file_name):
-    # By the entry's file name: `path` may be a `.part` file. Imported here: safetensors is
-    # only needed for .safetensors files.
-    if file_name.endswith(".safetensors"):
-        from keras_esrgan.weights.safetensors_io import load_safetensors
-
-        return load_safetensors(path)
-    from keras_esrgan.weights.torch_pickle import load_torch_file
-
-    return load_torch_file(path)
+from keras_esrgan.weights.reader import read_checkpoint
 
 
 def _rrdbnet(state, entry, name):
@@ -84,7 +73,8 @@ def check_layout(path, entry, source=None):
     name = entry.file_name
     where = f" (from {source})" if source else ""
     try:
-        obj = _read(path, entry.file_name)
+        # By the entry's file name: `path` may be a `.part` file.
+        obj = read_checkpoint(path, name=entry.file_name)
         if entry.param_key is not None and not (isinstance(obj, dict) and isinstance(obj.get(entry.param_key), dict)):
             keys = sorted(map(str, obj))[:6] if isinstance(obj, dict) else type(obj).__name__
             raise WeightsFileError(f"{name}: no '{entry.param_key}' state dict in the checkpoint (top level: {keys})")

@@ -22,6 +22,7 @@ from keras_esrgan.recipes.environment import describe_strategy, make_strategy, p
 from keras_esrgan.recipes.presets import (
     ARCHITECTURE,
     DATA_KINDS,
+    DEFAULT_STRATEGY,
     DISCRIMINATORS,
     EXPORT_MODELS,
     PRESETS,
@@ -33,14 +34,16 @@ from keras_esrgan.recipes.presets import (
     preset_fields,
 )
 from keras_esrgan.recipes.run import ExportResult, RunResult, StageResult, format_summary, train
-from keras_esrgan.recipes.sources import RecipeData, prepare_data
+from keras_esrgan.recipes.sources import DataSources, RecipeData, prepare_data
 from keras_esrgan.recipes.workdir import Artifacts, WorkDir
 
 __all__ = [
     "ARCHITECTURE",
     "Artifacts",
     "DATA_KINDS",
+    "DEFAULT_STRATEGY",
     "DISCRIMINATORS",
+    "DataSources",
     "EXPORT_MODELS",
     "ExportResult",
     "PRESETS",

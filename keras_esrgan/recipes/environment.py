@@ -12,12 +12,12 @@ from absl import logging
 from keras_esrgan._compat import is_default_strategy
 from keras_esrgan.perceptual import PerceptualLoss
 from keras_esrgan.precision import has_gpu
-from keras_esrgan.recipes.presets import STRATEGIES, RecipeError
+from keras_esrgan.recipes.presets import DEFAULT_STRATEGY, STRATEGIES, RecipeError
 from keras_esrgan.weights import vgg19
 from keras_esrgan.weights.errors import WeightsFileError
 
 
-def make_strategy(name="mirrored"):
+def make_strategy(name=DEFAULT_STRATEGY):
     """The `tf.distribute` strategy for `--strategy`.
 
     Args:

@@ -11,7 +11,10 @@ import dataclasses
 import math
 import re
 
+from keras_esrgan.data.pipeline import BATCH_SIZE, PATCH_SIZE
+from keras_esrgan.data.realworld import CROP_PAD_SIZE
 from keras_esrgan.losses import GAN_TYPES
+from keras_esrgan.models.rrdbnet import UNSHUFFLE_FACTORS
 from keras_esrgan.perceptual import DEFAULT_LAYER_WEIGHTS, REAL_ESRGAN_LAYER_WEIGHTS, canonical_layer_name
 from keras_esrgan.training import (
     EMA_DECAY,
@@ -35,6 +38,7 @@ from keras_esrgan.training import (
 STAGES = ("psnr", "gan", "both")
 DATA_KINDS = ("synthetic", "div2k", "folder")
 STRATEGIES = ("mirrored", "multi_worker", "default")
+DEFAULT_STRATEGY = "mirrored"
 DISCRIMINATORS = ("vgg", "unet")
 EXPORT_MODELS = ("gan", "interp", "psnr")
 ARCHITECTURE = ("scale", "num_feat", "num_block", "num_grow_ch")
@@ -87,8 +91,8 @@ class Preset:
     num_block: int = _field(23, "generator RRDB blocks")
     num_grow_ch: int = _field(32, "generator dense-block growth channels")
     data: str = _field("div2k", "default data source: synthetic, div2k or folder")
-    batch_size: int = _field(16, "global batch size (split over replicas)")
-    patch_size: int = _field(128, "HR training patch side (LR patch = patch_size / scale)")
+    batch_size: int = _field(BATCH_SIZE, "global batch size (split over replicas)")
+    patch_size: int = _field(PATCH_SIZE, "HR training patch side (LR patch = patch_size / scale)")
     psnr_steps: int = _field(PSNR_STEPS, "PSNR-stage iterations")
     gan_steps: int = _field(GAN_STEPS, "GAN-stage iterations")
     psnr_lr: float = _field(PSNR_LEARNING_RATE, "PSNR-stage initial learning rate")
@@ -125,7 +129,8 @@ class Preset:
         "--lr_dir, which trains on your LR/HR pairs)",
     )
     crop_pad_size: int = _field(
-        400, "realesrgan degradation: side of the region of each HR image degraded (Real-ESRGAN: 400)"
+        CROP_PAD_SIZE,
+        f"realesrgan degradation: side of the region of each HR image degraded (Real-ESRGAN: {CROP_PAD_SIZE})",
     )
     gt_usm: bool = _field(
         False,
@@ -198,7 +203,7 @@ class Preset:
             isinstance(self.psnr_lr_periods, int) and self.psnr_lr_periods >= 0,
             f"psnr_lr_periods must be an integer >= 0 (0: constant), got {self.psnr_lr_periods!r}",
         )
-        need(self.scale in (1, 2, 4), f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
+        need(self.scale in UNSHUFFLE_FACTORS, f"scale must be 4, 2 or 1 (RRDBNet), got {self.scale!r}")
         need(self.data in DATA_KINDS, f"data must be one of {', '.join(DATA_KINDS)}, got {self.data!r}")
         need(
             self.degradation in DEGRADATIONS,
@@ -344,7 +349,7 @@ _REAL_ESRGAN_GAN_STAGE = dict(
     gan_lr_milestones=(),
     discriminator="unet",
     degradation="realesrgan",
-    crop_pad_size=400,
+    crop_pad_size=CROP_PAD_SIZE,
     gt_usm=True,
     gan_type="vanilla",
     perceptual_layers=REAL_ESRGAN_LAYERS,

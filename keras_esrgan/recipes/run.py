@@ -28,7 +28,7 @@ from keras_esrgan.pretrained import MODELS
 from keras_esrgan.recipes import realworld as recipe_realworld
 from keras_esrgan.recipes.environment import describe_strategy, make_strategy, perceptual_loss
 from keras_esrgan.recipes.presets import ARCHITECTURE, EXPORT_MODELS, STAGES, RecipeError, get_preset
-from keras_esrgan.recipes.sources import prepare_data
+from keras_esrgan.recipes.sources import DataSources, prepare_data
 from keras_esrgan.recipes.workdir import SERVING_NAME, SERVING_VERSION, WorkDir
 from keras_esrgan.training import ADAM, ESRGAN, PSNRTrainer
 from keras_esrgan.validation import bicubic_upscale, generator_upscale, validate
@@ -433,27 +433,27 @@ def _check_workdir(work, preset, is_chief):
         write_json(work.config, dict(architecture=arch, preset=dataclasses.asdict(preset)))
 
 
-def _load_data(run, sources_args, lr_dir, val_lr_dir):
-    """Read the run's data into `run` (training and grid streams, validation pairs); returns
-    the validation set's description."""
+def _load_data(run, data_sources):
+    """Read the run's data (a `DataSources`) into `run` (training and grid streams, validation
+    pairs); returns the validation set's description."""
     preset = run.preset
+    lr_dir = data_sources.lr_dir
     degraded = recipe_realworld.uses_degradation(preset, lr_dir)
     if preset.degradation == "realesrgan" and not degraded:
         print(f"--lr_dir: paired LR/HR training on {lr_dir}; the real-world degradation is off", flush=True)
-    sources = prepare_data(
-        preset, run.work.root, **sources_args, lr_dir=lr_dir, val_lr_dir=val_lr_dir,
-        synthetic_dir=run.own.synthetic, hr_only=degraded,
+    loaded = prepare_data(
+        preset, run.work.root, data_sources, synthetic_dir=run.own.synthetic, hr_only=degraded
     )
-    val_degraded = degraded and not val_lr_dir
+    val_degraded = degraded and not data_sources.val_lr_dir
     if val_degraded:
-        sources.val_description = sources.val_description.replace(" (bicubic LR)", "") + (
+        loaded.val_description = loaded.val_description.replace(" (bicubic LR)", "") + (
             f", LR degraded once by Real-ESRGAN's pipeline (seed {max(preset.seed, 0)})"
         )
-    print(f"training data: {sources.description}\nvalidation data: {sources.val_description}", flush=True)
-    run.val_images = recipe_realworld.validation_pairs(preset, sources.val, val_degraded)
+    print(f"training data: {loaded.description}\nvalidation data: {loaded.val_description}", flush=True)
+    run.val_images = recipe_realworld.validation_pairs(preset, loaded.val, val_degraded)
     seed = preset.seed if preset.seed >= 0 else None
-    train_ds = recipe_realworld.training_batches(preset, sources.train, seed, degraded)
-    run.grid_batches = recipe_realworld.grid_batches(preset, sources.train, seed, degraded)
+    train_ds = recipe_realworld.training_batches(preset, loaded.train, seed, degraded)
+    run.grid_batches = recipe_realworld.grid_batches(preset, loaded.train, seed, degraded)
     if isinstance(run.strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # The pipeline starts from a list of file names, which tf.data would try to shard by
         # file; each worker instead takes every n-th batch of its own shuffled stream.
@@ -461,13 +461,13 @@ def _load_data(run, sources_args, lr_dir, val_lr_dir):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds = train_ds.with_options(options)
     run.train_ds = train_ds
-    return sources.val_description
+    return loaded.val_description
 
 
 def _setup(preset, workdir, strategy, mixed_precision, verbose):
     """The run's settings, strategy and folders (the workdir checked against the preset)."""
     work = WorkDir(os.path.abspath(os.fspath(workdir)))
-    strategy = strategy or make_strategy("mirrored")
+    strategy = strategy or make_strategy()
     try:
         policy = training_policy(mixed_precision)
     except ValueError as err:
@@ -535,13 +535,6 @@ def train(
     workdir,
     *,
     stage=None,
-    data=None,
-    hr_dir=None,
-    lr_dir=None,
-    val_dir=None,
-    val_lr_dir=None,
-    data_dir=None,
-    manual_dir=None,
     strategy=None,
     mixed_precision=False,
     vgg_weights=None,
@@ -549,6 +542,7 @@ def train(
     export=True,
     export_model=None,
     verbose=1,
+    **sources,
 ):
     """Run the ESRGAN recipe in `workdir`: PSNR stage, GAN stage, interpolation, export, scores.
 
@@ -562,8 +556,7 @@ def train(
         workdir: folder of the run (its layout: `keras_esrgan.recipes.WorkDir`).
         stage: `"psnr"`, `"gan"` (starts from `workdir`'s PSNR generator, `psnr_generator` or
             the preset's `gan_init`) or `"both"`; default: the preset's (`finetune`: gan).
-        data, hr_dir, lr_dir, val_dir, val_lr_dir, data_dir, manual_dir: see `prepare_data`.
-        strategy: a `tf.distribute.Strategy` (default: `make_strategy("mirrored")`).
+        strategy: a `tf.distribute.Strategy` (default: `make_strategy()`, `DEFAULT_STRATEGY`).
         mixed_precision: see `keras_esrgan.precision.training_policy` (False/"off", True/
             "auto", "mixed_bfloat16", "mixed_float16").
         vgg_weights: see `perceptual_loss` (None: the preset's choice).
@@ -574,6 +567,9 @@ def train(
         export_model: which generator to export: `"gan"` (default when there is one),
             `"interp"` or `"psnr"`.
         verbose: Keras `fit` verbosity (1: progress bars, 2: one line per epoch, 0: silent).
+        **sources: where the images come from, by the names of `DataSources`' fields
+            (`data`, `hr_dir`, `lr_dir`, `val_dir`, `val_lr_dir`, `data_dir`, `manual_dir`;
+            see `prepare_data`); each the preset's choice when left out.
 
     Returns:
         `RunResult` (its `as_dict()` is also written to `WorkDir(workdir).results`).
@@ -595,11 +591,11 @@ def train(
     ({'psnr': 2}, ['bicubic', 'psnr'], ['psnr_keras'])
     """
     started = time.time()
+    sources = DataSources.from_arguments("train", sources)
     preset, stage, psnr_generator = _arguments(preset, stage, export_model, psnr_generator, vgg_weights)
     run = _setup(preset, workdir, strategy, mixed_precision, verbose)
     psnr_generator = _start_weights(run, stage, psnr_generator, vgg_weights)
-    sources = dict(data=data, hr_dir=hr_dir, val_dir=val_dir, data_dir=data_dir, manual_dir=manual_dir)
-    val_description = _load_data(run, sources, lr_dir, val_lr_dir)
+    val_description = _load_data(run, sources)
     stages, models = _train_stages(run, stage, psnr_generator)
     fields = dict(
         preset=dataclasses.asdict(preset),

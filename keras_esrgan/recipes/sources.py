@@ -8,6 +8,45 @@ from keras_esrgan.recipes.presets import DATA_KINDS, RecipeError
 from keras_esrgan.recipes.workdir import WorkDir
 
 
+def _source(help_text):
+    return dataclasses.field(default=None, metadata=dict(help=help_text))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSources:
+    """Where a run's images come from: the one list of the recipe's data arguments.
+
+    `train(preset, workdir, hr_dir=...)` takes them by these names, and
+    `recipes/train_div2k.py` has one flag per field (same name, default and help). Every field
+    left `None` is the preset's choice.
+
+    Example:
+    >>> DataSources(data="folder", hr_dir="my_hr_images", val_dir="Set5").lr_dir is None
+    True
+    """
+
+    data: str = _source("training data; default: the preset's (offline: synthetic, paper: div2k)")
+    hr_dir: str = _source("--data=folder: HR training images")
+    lr_dir: str = _source("--data=folder: matching LR images (default: MATLAB bicubic of the HR ones)")
+    val_dir: str = _source("HR validation images (default: synthetic validation set / DIV2K validation)")
+    val_lr_dir: str = _source("matching LR validation images (default: bicubic of --val_dir)")
+    data_dir: str = _source("tensorflow-datasets data_dir for DIV2K")
+    manual_dir: str = _source("folder holding the downloaded DIV2K zips")
+
+    @classmethod
+    def from_arguments(cls, caller, arguments):
+        """`DataSources(**arguments)`, or the `TypeError` Python gives `caller` for a name that is
+        not a field."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(arguments) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{caller}() got an unexpected keyword argument {unknown[0]!r} (its data arguments: "
+                f"{', '.join(names)})"
+            )
+        return cls(**arguments)
+
+
 @dataclasses.dataclass
 class RecipeData:
     """Where a run's images come from: sources of `(lr, hr)` pairs and a description."""
@@ -18,29 +57,18 @@ class RecipeData:
     val_description: str
 
 
-def prepare_data(
-    preset,
-    workdir,
-    data=None,
-    hr_dir=None,
-    lr_dir=None,
-    val_dir=None,
-    val_lr_dir=None,
-    data_dir=None,
-    manual_dir=None,
-    synthetic_dir=None,
-    hr_only=False,
-):
+def prepare_data(preset, workdir, sources=None, *, synthetic_dir=None, hr_only=False):
     """The training and validation sources of a run.
 
     Args:
         preset: a `Preset` (scale, synthetic sizes, DIV2K validation size).
         workdir: the run's folder (synthetic images go to its `WorkDir.synthetic`).
-        data: `"synthetic"`, `"div2k"` or `"folder"`; default `preset.data`.
-        hr_dir, lr_dir: training folders for `"folder"` (`lr_dir` optional: bicubic from HR).
-        val_dir, val_lr_dir: validation folders (HR, optional LR); required for `"folder"`,
-            optional otherwise (default: the synthetic validation images / DIV2K validation).
-        data_dir, manual_dir: tensorflow-datasets folders for DIV2K (see `div2k`).
+        sources: `DataSources` (default: all the preset's). `data`: `"synthetic"`, `"div2k"`
+            or `"folder"`; `hr_dir`, `lr_dir`: training folders for `"folder"` (`lr_dir`
+            optional: bicubic from HR); `val_dir`, `val_lr_dir`: validation folders (HR,
+            optional LR), required for `"folder"`, optional otherwise (default: the synthetic
+            validation images / DIV2K validation); `data_dir`, `manual_dir`:
+            tensorflow-datasets folders for DIV2K (see `div2k`).
         synthetic_dir: where to write synthetic images instead.
         hr_only: the training source yields HR images only (for the real-world degradation,
             which makes its own LR images): no bicubic LR is computed. Needs no `lr_dir`.
@@ -58,7 +86,10 @@ def prepare_data(
     def training_folder(folder, lr_folder=None):
         return hr_images(folder) if hr_only else image_folder(folder, lr_folder, scale=scale)
 
-    data = data or preset.data
+    sources = sources or DataSources()
+    data = sources.data or preset.data
+    hr_dir, lr_dir, val_dir, val_lr_dir = sources.hr_dir, sources.lr_dir, sources.val_dir, sources.val_lr_dir
+    data_dir, manual_dir = sources.data_dir, sources.manual_dir
     scale = preset.scale
     if data not in DATA_KINDS:
         raise RecipeError(f"data must be one of {', '.join(DATA_KINDS)}, got {data!r}")

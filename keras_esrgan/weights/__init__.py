@@ -1,8 +1,9 @@
 """Weight import and export: PyTorch `.pth` (no torch needed), `.safetensors`, `.keras`.
 
 What a file is (format, element types, the state dict inside a checkpoint): `formats`. Readers:
-`torch_pickle`, `safetensors_io`, `ncnn`. Layouts: `layouts` (RRDBNet), `srvgg_layout`,
-`discriminator_layout`, `vgg19` (the perceptual loss's VGG19). Generators in and out: `io`.
+`torch_pickle`, `safetensors_io` (both behind `reader.read_checkpoint`, the one entry point),
+`ncnn`. Layouts: `layouts` (RRDBNet), `srvgg_layout`, `discriminator_layout`, `vgg19` (the
+perceptual loss's VGG19). Generators in and out: `io`.
 """
 
 from keras_esrgan.weights.discriminator_layout import load_discriminator
@@ -11,12 +12,12 @@ from keras_esrgan.weights.formats import sniff_format, unwrap_state_dict
 from keras_esrgan.weights.io import (
     assign_state_dict,
     load_generator,
-    read_checkpoint,
     read_state_dict,
     save_generator,
     state_dict,
 )
 from keras_esrgan.weights.layouts import detect_layout, infer_architecture, to_canonical
+from keras_esrgan.weights.reader import read_checkpoint
 from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
 from keras_esrgan.weights.torch_pickle import load_torch_file
 

@@ -45,10 +45,9 @@ from keras_esrgan.models.discriminators import UNetDiscriminatorSN
 # bound as a module and read at call time, it works whichever package is imported first.
 import keras_esrgan.pretrained.download as zoo_download
 from keras_esrgan.weights.errors import WeightsFileError
-from keras_esrgan.weights.formats import unwrap_state_dict
+from keras_esrgan.weights.formats import sniff_format, unwrap_state_dict
 from keras_esrgan.weights.layouts import detect_layout
-from keras_esrgan.weights.safetensors_io import load_safetensors
-from keras_esrgan.weights.torch_pickle import load_torch_file
+from keras_esrgan.weights.reader import read_checkpoint
 
 SN_CONVS = tuple(f"conv{i}" for i in range(1, 9))
 PLAIN_CONVS = ("conv0", "conv9")
@@ -171,15 +170,13 @@ def assign_discriminator_state(discriminator, state, name="weights"):
 
 
 def _read(path, name):
-    lower = path.lower()
-    if lower.endswith(".safetensors"):
-        return load_safetensors(path)
-    if lower.endswith((".keras", ".h5")):
+    kind = sniff_format(path)
+    if kind in ("keras", "h5"):
         raise WeightsFileError(
             f"{name}: load_discriminator reads PyTorch (.pth) and .safetensors state dicts in BasicSR's "
             "layout (Real-ESRGAN's RealESRGAN_x4plus_netD.pth); a Keras file is not one"
         )
-    return load_torch_file(path)
+    return read_checkpoint(path, kind)
 
 
 def load_discriminator(path_or_name, *, skip_connection=True, dtype=None, name="discriminator"):

@@ -10,7 +10,8 @@ discriminator state dicts, VGG19 for the perceptual loss, the model zoo's checks
 - `unwrap_state_dict`: the state dict inside a training checkpoint (`params_ema`, `params`, ...)
   with DataParallel's `module.` prefixes stripped.
 
-The readers (`torch_pickle`, `safetensors_io`) sit on this module; it imports neither.
+The readers (`torch_pickle`, `safetensors_io`) sit on this module; it imports neither (their one
+entry point, `read_checkpoint`, is `weights.reader`).
 """
 
 import os
@@ -39,7 +40,7 @@ def is_hdf5(path):
         return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
 
 
-def sniff_format(path):
+def sniff_format(path, name=None):
     """The format of a weights file: one of `FORMATS`.
 
     The extension decides when it is a known one; otherwise the first bytes do (HDF5 signature,
@@ -48,6 +49,8 @@ def sniff_format(path):
 
     Args:
         path: str or PathLike of an existing file.
+        name: the file's own name when `path` is a temporary one (a download's `.part`): the
+            extension is read off it; default: `path`.
 
     Returns:
         `"keras"`, `"h5"`, `"torch"` or `"safetensors"`.
@@ -60,7 +63,8 @@ def sniff_format(path):
     ('torch', 'safetensors')
     """
     path = os.fspath(path)
-    lower = path.lower()
+    name = os.fspath(name or path)
+    lower = name.lower()
     if lower.endswith(".keras"):
         return "keras"
     if lower.endswith(".h5"):
@@ -81,7 +85,7 @@ def sniff_format(path):
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
     raise WeightsFileError(
-        f"{os.path.basename(path)}: not a weights file keras_esrgan can read (.pth/.pt, "
+        f"{os.path.basename(name)}: not a weights file keras_esrgan can read (.pth/.pt, "
         ".safetensors, .keras or .weights.h5)"
     )
 

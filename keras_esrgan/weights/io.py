@@ -35,6 +35,7 @@ from keras_esrgan.weights.layouts import (
     to_canonical,
 )
 from keras_esrgan.weights.ncnn import read_ncnn
+from keras_esrgan.weights.reader import read_checkpoint
 from keras_esrgan.weights.srvgg_layout import (
     SRVGG_DEFAULTS,
     assign_srvgg_state_dict,
@@ -44,8 +45,7 @@ from keras_esrgan.weights.srvgg_layout import (
     srvgg_state_dict,
     weights_h5_srvgg_architecture,
 )
-from keras_esrgan.weights.safetensors_io import load_safetensors, save_safetensors
-from keras_esrgan.weights.torch_pickle import load_torch_file
+from keras_esrgan.weights.safetensors_io import save_safetensors
 
 _ARCH_KEYS = ("num_in_ch", "num_out_ch", "scale", "num_feat", "num_block", "num_grow_ch")
 # What an SRVGGNetCompact file may leave open (relu/leakyrelu leave no weights; the last conv's
@@ -64,28 +64,6 @@ _SUPPORTED = (
     "keras_esrgan loads RRDBNet (ESRGAN, Real-ESRGAN x4plus/x2plus/anime_6B, BSRGAN...) and "
     "SRVGGNetCompact (realesr-animevideov3, realesr-general-x4v3) generators"
 )
-
-
-def read_checkpoint(path, kind=None):
-    """The object a PyTorch or safetensors weights file holds, read without torch.
-
-    Args:
-        path: a `.pth`/`.pt` (zip or legacy pickle) or `.safetensors` file.
-        kind: its `formats.sniff_format`, when already known.
-
-    Returns:
-        What `load_torch_file` / `load_safetensors` return: (nested) dicts of numpy arrays.
-
-    Raises:
-        WeightsFileError: a Keras file, or an unreadable one (named).
-    """
-    path = os.fspath(path)
-    kind = kind or sniff_format(path)
-    if kind == "torch":
-        return load_torch_file(path)
-    if kind == "safetensors":
-        return load_safetensors(path)
-    raise WeightsFileError(f"{os.path.basename(path)}: a Keras file, not a PyTorch/safetensors state dict")
 
 
 def _sniff(path):

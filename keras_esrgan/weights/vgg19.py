@@ -20,7 +20,7 @@ import numpy as np
 
 from keras_esrgan.weights.errors import WeightsFileError
 from keras_esrgan.weights.formats import sniff_format, unwrap_state_dict
-from keras_esrgan.weights.io import read_checkpoint
+from keras_esrgan.weights.reader import read_checkpoint
 
 # (block, convolutions, output channels): a 2x2 max-pool follows the last conv of each block.
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
