@@ -8,12 +8,14 @@ them must fail here, at export, not in the app.
 """
 
 import contextlib
+import csv
 import datetime
 import io
 import os
 import tempfile
 import time
 
+import flatbuffers
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
@@ -357,8 +359,6 @@ def transplant_ranges(model, calibrated):
 
     Tensor i of one must be tensor i of the other, with the same name; otherwise ValueError.
     """
-    import flatbuffers
-
     source = schema.Model.GetRootAs(calibrated, 0).Subgraphs(0)
     target = schema.ModelT.InitFromPackedBuf(model, 0)
     tensors = target.subgraphs[0].tensors
@@ -384,8 +384,6 @@ def transplant_ranges(model, calibrated):
 def _rank_layers(debugger):
     """Layer (tensor) name -> `(op name, int8 output error in quantization steps: rmse / scale)`,
     from the debugger's per-layer statistics."""
-    import csv
-
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
     errors = {}
@@ -427,10 +425,9 @@ def _calibrated_quantization(generator, input_shape, workdir, quantization, tile
     with a representative dataset that yields nothing, so no forward pass runs at export size.
     """
     int16 = quantization == "int16x8"
-    usable = len(tiles) // batch * batch
 
-    def dataset():
-        for i in range(0, usable, batch):
+    def dataset():  # `tiles` holds a whole number of batches
+        for i in range(0, len(tiles), batch):
             yield [tiles[i : i + batch]]
 
     small_shape = (input_shape[0], tiles.shape[1], tiles.shape[2], input_shape[3])
