@@ -39,6 +39,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from timing import load_average  # noqa: E402  (benchmarks/timing.py)
 
 from keras_esrgan.export.tflite_export import DEFAULT_CALIBRATION_TILES, QUANTIZATIONS, sidecar_path  # noqa: E402
 
@@ -107,7 +108,7 @@ def main(argv=None):
         source = "random weights"
     print(f"{type(generator).__name__}({generator.config}), {generator.count_params():,} parameters, "
           f"{source}; TF {tf.__version__}, {args.threads} LiteRT threads, {os.cpu_count()} CPUs; "
-          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+          f"load average {load_average()}", flush=True)
 
     tile, scale = args.tile, generator.scale
     images = set5(tile, scale)
@@ -184,19 +185,19 @@ def main(argv=None):
     for fn in timed.values():
         fn()
     times = {name: [] for name in timed}
-    load_before = os.getloadavg()
+    load_before = load_average()
     for _ in range(args.runs):
         for name, fn in timed.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    load_after = os.getloadavg()
+    load_after = load_average()
     for name in timed:
         rows[name]["seconds"] = statistics.median(times[name])
     keras_s = rows["Keras fp32 tf.function"]["seconds"]
     fp32_s = rows.get("TFLite fp32", {}).get("seconds")
     print(f"\nlatency: {args.runs} interleaved rounds, load average before "
-          f"{' '.join(f'{v:.2f}' for v in load_before)}, after {' '.join(f'{v:.2f}' for v in load_after)}")
+          f"{load_before}, after {load_after}")
 
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     print(f"\n| artifact | size MB | convert s | calibrate s | {tile}x{tile} s | vs Keras | vs TFLite fp32 | "

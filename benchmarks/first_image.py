@@ -31,12 +31,10 @@ import sys
 import tempfile
 import time
 
+from timing import load_average  # benchmarks/timing.py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "Set14" / "baboon.png"
-
-
-def load_average():
-    return " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 # --- the PyTorch reference script ------------------------------------------------------------

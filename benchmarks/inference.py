@@ -54,7 +54,7 @@ import keras_esrgan  # noqa: E402
 from keras_esrgan import RRDBNet, metrics  # noqa: E402
 from keras_esrgan.inference import Upscaler  # noqa: E402
 from keras_esrgan.pixels import quantize, to_float  # noqa: E402
-from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
+from timing import load_average, median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 SHARED = os.environ.get(
     "KERAS_ESRGAN_SHARED_DATA",
@@ -316,10 +316,6 @@ def main():
         large_row(model, size, flops_px)
     if args.compact != "none":
         compact_rows(args.compact, sizes, args.repeats, results, peaks)
-
-
-def load_average():
-    return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 def large_row(model, size, flops_px):

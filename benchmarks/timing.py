@@ -1,5 +1,6 @@
 """What every benchmark here times with: the median wall time of a call after warm-up calls."""
 
+import os
 import statistics
 import time
 
@@ -20,3 +21,9 @@ def median_seconds(fn, runs, warmup=1, clock=None):
         fn()
         times.append(clock() - start)
     return statistics.median(times)
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages and the CPU count, printed beside every figure: on a
+    shared machine they say how much a wall time can be trusted."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"

@@ -55,7 +55,7 @@ from keras_esrgan.precision import (  # noqa: E402
     inference_precision,
     training_policy,
 )
-from timing import median_seconds  # noqa: E402  (benchmarks/timing.py)
+from timing import load_average, median_seconds  # noqa: E402  (benchmarks/timing.py)
 
 
 def model_table(args):
@@ -199,7 +199,7 @@ def variants_table(args):
             w, c = statistics.median(wall[name]), statistics.median(cpu[name])
             print(f"{size:>6} px  {name:<16} wall {1e3 * w:8.1f} ms ({w0 / w:.2f}x)  cpu {1e3 * c:8.1f} ms "
                   f"({c0 / c:.2f}x)  max |diff| to concat {diffs[name]:.3g}", flush=True)
-        print(f"        load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+        print(f"        load average {load_average()}")
     print()
 
 
