@@ -3,8 +3,8 @@
 Accuracy is PSNR between uint8 outputs (rounded, clipped) of the `.tflite` file and of the Keras
 float32 model, on crops of procedural photo-like images (tests/standins.py; calibration uses
 other ones than the test images). Bounds,
-for the image-like TINY generator of `export_helpers` (measured: fp32 ~92 dB, fp16 ~63 dB,
-dynamic-range int8 ~72 dB, full int8 ~39 dB):
+for the image-like TINY generator of `export_helpers` (measured with `-s`, int8 calibrated on
+32x32 tiles: fp32 93-95 dB, fp16 ~62 dB, dynamic-range int8 ~74 dB, full int8 ~40 dB):
 - fp32 and fp16: >= 60 dB (the specification's bound: at most a few percent of values 1 level off);
 - dynamic_int8: >= 55 dB;
 - int8: >= 33 dB. Full int8 on the residual trunk is lossy; benchmarks/export.py measures it on
