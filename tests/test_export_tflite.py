@@ -217,6 +217,10 @@ def test_invalid_arguments_are_clear(tmp_path):
         tflite(x2, tmp_path / "m.tflite", input_shape=(1, 33, 32, 3))
     with pytest.raises(ValueError, match="empty"):
         representative_tiles([], 8)
+    for bad in (0, -16, 2.5):
+        with pytest.raises(ValueError, match=rf"calibration_tile_size must be a positive number of pixels, got {bad}"):
+            tflite(generator, tmp_path / "m.tflite", "int8", representative_images=[np.zeros((8, 8, 3))],
+                   calibration_tile_size=bad)
     assert not os.listdir(tmp_path)
 
 

@@ -546,6 +546,12 @@ def tflite(
             "representative_images (paths, a folder or arrays of real images)"
         )
     input_shape = _check_input_shape(generator, input_shape)
+    if calibration_tile_size is not None and (
+        isinstance(calibration_tile_size, bool) or not isinstance(calibration_tile_size, int)
+        or calibration_tile_size < 1
+    ):
+        raise ValueError(f"tflite: calibration_tile_size must be a positive number of pixels, "
+                         f"got {calibration_tile_size!r}")
     if tile_size is None:
         tile_size = input_shape[1] if input_shape[1] is not None else DEFAULT_TILE_SIZE
     # Export formats that quantize on their own (fp16/int8) start from a float32 graph; a
