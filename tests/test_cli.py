@@ -266,6 +266,31 @@ def test_console_script_end_to_end(tmp_path, weights):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_installed_script_is_run_which_exits_with_mains_code_and_gc_frozen(tmp_path):
+    """`keras-esrgan` is `cli.run`: main's exit code, and the collector frozen before the
+    interpreter's teardown (the ~1 s final collection of a traced model's objects skipped)."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "keras-esrgan"]
+    assert script.value == "keras_esrgan.cli:run"
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('at exit', gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        "from keras_esrgan.cli import run\n"
+        "sys.argv = ['keras-esrgan'] + sys.argv[1:]\n"
+        "sys.exit(run())\n"
+    )
+    missing = ["upscale", str(tmp_path / "missing.png"), "-o", str(tmp_path), "--weights", "x.pth"]
+    for argv, code in [(missing, 1),
+                       (["upscale"], 2)]:
+        result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert result.returncode == code, result.stderr
+        if code == 1:  # argparse's usage error exits inside main, before the freeze
+            assert result.stdout.strip().splitlines()[-1] == "at exit False True"
+            assert "x.pth" in result.stderr
+
+
 def test_failed_write_leaves_nothing_half_written(tmp_path, weights, monkeypatch, capsys):
     src = tmp_path / "in"
     src.mkdir()

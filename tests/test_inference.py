@@ -492,6 +492,29 @@ def test_bf16_copy_is_close_and_nan_falls_back_to_fp32(net, caplog):
     assert bf16.fp32_fallbacks == 1 and "running it again in float32" in caplog.text
 
 
+def test_weights_path_loads_straight_in_bf16_and_falls_back_on_the_files_fp32_weights(net, tmp_path):
+    """From a path, one model is built, in the precision that runs (no float32 model then its
+    copy), with what the copy would hold; the fp32 fallback loads the file's float32 weights."""
+    path = tmp_path / "net.safetensors"
+    save_generator(net, path)
+    image = photo(24, 24)
+    from_path = Upscaler(path, precision="bf16")
+    assert from_path.generator.dtype_policy.name == "bfloat16"
+    assert from_path.runner.model("bf16") is from_path.generator
+    copied = Upscaler(net, precision="bf16")
+    for a, b in zip(from_path.generator.get_weights(), copied.runner.model("bf16").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(from_path(image), copied(image))
+    fp32 = from_path.runner.model("fp32")
+    assert fp32.dtype_policy.name == "float32"
+    for a, b in zip(fp32.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the file's weights, not the bf16 ones widened
+    from_path.generator.conv_last.bias.assign(np.full(3, np.nan, "float32"))
+    np.testing.assert_array_equal(from_path(image), Upscaler(net, precision="fp32")(image))
+    assert from_path.fp32_fallbacks == 1
+    assert Upscaler(path, precision="fp32").generator.dtype_policy.name == "float32"
+
+
 def test_runner_refresh_follows_the_generator_without_retracing(rng):
     net = lively(RRDBNet(**SMALL))
     runner = NetworkRunner(net, precision="bf16")

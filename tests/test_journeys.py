@@ -93,6 +93,7 @@ JOURNEYS = {
     "validation_pipeline": [README],
     # the keras-esrgan command
     "keras-esrgan upscale": [README, "tests/test_cli.py::test_console_script_end_to_end",
+                             "tests/test_cli.py::test_installed_script_is_run_which_exits_with_mains_code_and_gc_frozen",
                              "tests/test_cli.py::test_recursive_folders_formats_metadata_and_resuming",
                              "tests/test_cli.py::test_overlapped_run_writes_what_the_one_by_one_loop_writes"],
     "keras-esrgan video": ["tests/test_video.py::test_video_command_upscales_copies_audio_and_resumes_after_ctrl_c"],

@@ -12,7 +12,8 @@
   bfloat16 (`SRGenerator.clone`). Measured here on the full model: 0.42 s against 1.63 s in
   float32 for a 128x128 input, 50.6 dB to the float32 output with real weights (mean error 0.43
   of 255 levels; `python benchmarks/inference.py`). A window whose bfloat16 output holds NaN/Inf
-  is run again in float32, with the float32 weights.
+  is run again in float32, with the float32 weights (a generator that `Upscaler` loaded from a
+  file straight in bfloat16 gets them from the file: `source`).
 """
 
 import logging
@@ -43,6 +44,9 @@ class NetworkRunner:
     Args:
         generator: a `keras_esrgan.models.SRGenerator` (`RRDBNet`, ...), any dtype policy.
         precision: `"auto"`, `"fp32"` or `"bf16"` (see `keras_esrgan.precision`).
+        source: the weights file (or zoo name) `generator` was loaded from, if any: a copy in
+            another precision is then loaded from it (`load_generator(source, dtype=...)`), so
+            a generator loaded straight in bf16 still falls back on the file's float32 weights.
 
     Attributes:
         generator: the source model. precision: `"fp32"` or `"bf16"`, resolved.
@@ -60,7 +64,7 @@ class NetworkRunner:
     0.5
     """
 
-    def __init__(self, generator, precision=DEFAULT_INFERENCE_PRECISION):
+    def __init__(self, generator, precision=DEFAULT_INFERENCE_PRECISION, source=None):
         if not isinstance(generator, SRGenerator):
             raise TypeError(
                 f"NetworkRunner: generator must be a keras_esrgan SRGenerator such as RRDBNet, "
@@ -70,6 +74,7 @@ class NetworkRunner:
         self.precision = inference_precision(precision)
         self.scale = generator.scale
         self.fp32_fallbacks = 0
+        self.source = source
         self._models = {}
         self._functions = {}
 
@@ -77,7 +82,15 @@ class NetworkRunner:
         """The generator in `precision` (default: the runner's), made on first use."""
         precision = inference_precision(precision or self.precision)
         if precision not in self._models:
-            self._models[precision] = self.generator.with_policy(inference_policy(precision))
+            policy = inference_policy(precision)
+            if self.source is None or self.generator.dtype_policy.name == policy:
+                self._models[precision] = self.generator.with_policy(policy)
+            else:
+                # On use: at import time keras_esrgan.weights and keras_esrgan.pretrained
+                # import each other, and this module comes first.
+                from keras_esrgan.weights import load_generator
+
+                self._models[precision] = load_generator(self.source, dtype=policy)
         return self._models[precision]
 
     def function(self, precision=None):

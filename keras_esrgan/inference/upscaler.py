@@ -21,7 +21,7 @@ from keras_esrgan.inference.tiling import DEFAULT_BLEND, DEFAULT_TILE_PAD, plan_
 from keras_esrgan.interpolation import interpolate_pair
 from keras_esrgan.models.generator import SRGenerator
 from keras_esrgan.pixels import IMAGE_DTYPES, as_rgb, luma, pad_to_multiple, quantize, to_float
-from keras_esrgan.precision import DEFAULT_INFERENCE_PRECISION
+from keras_esrgan.precision import DEFAULT_INFERENCE_PRECISION, inference_policy
 from keras_esrgan.weights import load_generator
 
 ALPHA_MODES = ("model", "resize")
@@ -220,7 +220,8 @@ class Upscaler:
     Attributes:
         runner: the `NetworkRunner` that runs the windows (`runner.refresh()` after the
             generator's weights change).
-        generator: the generator. precision: what `precision` resolved to, `"fp32"` or `"bf16"`.
+        generator: the generator (from a weights path: loaded in the precision that runs, so
+            bfloat16 on bf16 CPUs). precision: what `precision` resolved to, `"fp32"` or `"bf16"`.
         scale: the model's scale. input_multiple: what padded sizes are multiples of.
         fp32_fallbacks: windows re-run in float32 because bf16 gave NaN/Inf.
 
@@ -277,12 +278,16 @@ class Upscaler:
         if max_tile_pixels is not None and max_tile_pixels < 1:
             raise ValueError(f"max_tile_pixels must be at least 1, got {max_tile_pixels}")
 
+        source = None
         if strength is not None:
             # Once per Upscaler: the blended weights are what the runner traces and copies.
             generator = interpolate_pair(generator, strength)
         elif isinstance(generator, (str, os.PathLike)):
-            # float32 weights: the bf16 copy is made from them, and the fp32 fallback uses them.
-            generator = load_generator(generator)
+            # Straight in the precision that runs: one model built, not a float32 model and
+            # then its bf16 copy (~1 s of the first image for the x4 model). The fp32
+            # fallback, if ever needed, loads the file again (`NetworkRunner(source=)`).
+            source = generator
+            generator = load_generator(source, dtype=inference_policy(precision))
         if not isinstance(generator, SRGenerator):
             raise TypeError(
                 f"Upscaler: generator must be a keras_esrgan SRGenerator such as RRDBNet or a "
@@ -293,7 +298,7 @@ class Upscaler:
                 f"Upscaler: needs an RGB generator (3 channels in and out), got "
                 f"num_in_ch={generator.num_in_ch}, num_out_ch={generator.num_out_ch}"
             )
-        self.runner = NetworkRunner(generator, precision)
+        self.runner = NetworkRunner(generator, precision, source=source)
         self.precision = self.runner.precision
         self.generator = generator
         self.scale = generator.scale

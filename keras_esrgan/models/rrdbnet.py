@@ -315,10 +315,12 @@ class RRDBNet(SRGenerator):
         conv.load_own_variables = load_and_fold
 
     def lean_call(self, x):
-        """`call(x)` with the upsampling tail in row chunks: `reconstruct_in_chunks(features(x))`.
+        """`call(x)` for inference: the upsampling tail in row chunks, one graph for every RRDB.
 
         The same output (to float rounding) for a fraction of the memory: the tail's activations
-        cost one row chunk instead of the whole 16x map (figures: README, "Memory").
+        cost one row chunk instead of the whole 16x map (figures: README, "Memory"). Traced in a
+        `tf.function`, the trunk runs all `num_block` RRDBs through one graph function
+        (`shared_block_function`), so the graph to trace and optimise is about a third as big.
 
         Example:
         >>> net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
@@ -326,7 +328,7 @@ class RRDBNet(SRGenerator):
         >>> bool(np.allclose(net.lean_call(x), net(x), atol=1e-6))
         True
         """
-        return self.reconstruct_in_chunks(self.features(x))
+        return self.reconstruct_in_chunks(self._trunk(x, self.shared_block_function()))
 
     def features(self, x):
         """The trunk: input -> low-resolution features (conv_first, RRDBs, conv_body + skip).
@@ -334,14 +336,66 @@ class RRDBNet(SRGenerator):
         Shape: `(B, H, W, num_in_ch)` -> `(B, H/f, W/f, num_feat)` in the compute dtype, f the
         unshuffle factor (1 for x4). `call(x) == reconstruct(features(x))`.
         """
+        return self._trunk(x, None)
+
+    def _trunk(self, x, block_function):
         self.check_input_shape(x.shape)
         f = self.unshuffle_factor
         feat = tf.nn.space_to_depth(x, f) if f > 1 else x  # conv_first's kernel is folded to match
         feat = self.conv_first(feat)
         body = feat
         for block in self.body:
-            body = block(body)
+            if block_function is None:
+                body = block(body)
+            else:
+                weights = block.trainable_variables + block.non_trainable_variables
+                body = block_function(body, *[v.value for v in weights])
         return feat + self.conv_body(body)
+
+    def shared_block_function(self):
+        """One graph function that runs any of the RRDBs, given its weights; None if not usable.
+
+        Inlined, 23 RRDBs are 23 copies of the same 15 convs: most of the ~4400 nodes that TF
+        traces and grappler optimises before the first image (1.7-1.9 s of tracing and ~1.25 s
+        of grappler for the x4 model here). This `tf.function` (marked `_noinline`) is traced
+        once from the first block's own `call` (`stateless_call`, so no second forward pass is
+        written) and called once per block with that block's variables as arguments: the outer
+        graph drops to ~1600 nodes (`python benchmarks/first_image.py`).
+
+        Returns None (run the blocks one by one) outside a `tf.function`, and when the blocks
+        are not interchangeable (different weight shapes or dtypes, one block frozen and not the
+        others) or a mixed policy casts the weights on read.
+
+        Returns:
+            a `tf.function` `(h, *block.weights) -> h` over `(B, h, w, num_feat)` features in
+            the compute dtype, or None.
+        """
+        template = self.body[0]
+        n_trainable = len(template.trainable_variables)
+
+        def layout(block):
+            weights = block.trainable_variables + block.non_trainable_variables
+            return len(block.trainable_variables), [(tuple(v.shape), v.dtype) for v in weights]
+
+        signature = layout(template)
+        if not tf.inside_function() or not signature[1]:
+            return None
+        if any(layout(block) != signature for block in self.body):
+            return None
+        if any(dtype != template.compute_dtype for _, dtype in signature[1]):
+            return None  # a mixed policy casts variables on read: keep Keras's own path
+
+        def run_block(h, *weights):
+            weights = list(weights)
+            return template.stateless_call(weights[:n_trainable], weights[n_trainable:], h)[0]
+
+        return tf.function(
+            run_block,
+            input_signature=[tf.TensorSpec([None, None, None, self.num_feat], template.compute_dtype)]
+            + [tf.TensorSpec(shape, dtype) for shape, dtype in signature[1]],
+            autograph=False,
+            experimental_attributes={"_noinline": True},
+        )
 
     def reconstruct(self, feat):
         """The upsampling tail: features -> float32 image, 4 times their size.
