@@ -6,8 +6,8 @@ run so the machine's load hits both alike; the ratio is of their medians. Then e
 parts, timed inside one fresh process: import, load, first call, later calls (keras-esrgan:
 `import keras_esrgan`, `Upscaler(weights)` as the command makes it (the `.pth` read straight
 into a bf16 model), the first call (its trace, timed alone first, then the first run: graph
-optimisation, oneDNN primitives, the pass), later calls; PyTorch: `import torch`, building RRDBNet and `load_state_dict`, first and later
-forward passes).
+optimisation, oneDNN primitives, the pass), later calls; PyTorch: `import torch`, building
+RRDBNet and `load_state_dict`, first and later forward passes).
 
 The PyTorch reference (`--torch-reference`, run with a Python that has torch) is the script a
 PyTorch user would write: import torch and Pillow, build BasicSR's RRDBNet

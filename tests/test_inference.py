@@ -513,6 +513,11 @@ def test_weights_path_loads_straight_in_bf16_and_falls_back_on_the_files_fp32_we
     np.testing.assert_array_equal(from_path(image), Upscaler(net, precision="fp32")(image))
     assert from_path.fp32_fallbacks == 1
     assert Upscaler(path, precision="fp32").generator.dtype_policy.name == "float32"
+    # The file replaced by another architecture before the fallback needs it: refused, not mixed in.
+    later = Upscaler(path, precision="bf16")
+    save_generator(lively(RRDBNet(num_feat=8, num_block=2, num_grow_ch=4)), path)
+    with pytest.raises(ValueError, match="now holds .* load it again"):
+        later.runner.model("fp32")
 
 
 def test_runner_refresh_follows_the_generator_without_retracing(rng):

@@ -90,7 +90,14 @@ class NetworkRunner:
                 # import each other, and this module comes first.
                 from keras_esrgan.weights import load_generator
 
-                self._models[precision] = load_generator(self.source, dtype=policy)
+                model = load_generator(self.source, dtype=policy)
+                if type(model) is not type(self.generator) or model.config != self.generator.config:
+                    # Replaced since it was loaded: its weights would not be this generator's.
+                    raise ValueError(
+                        f"{self.source}: now holds {model.describe()}, not the "
+                        f"{self.generator.describe()} it held when loaded; load it again"
+                    )
+                self._models[precision] = model
         return self._models[precision]
 
     def function(self, precision=None):

@@ -191,6 +191,11 @@ class RRDB(FeatureBlock):
         return x + RESIDUAL_SCALE * out
 
 
+def _block_variables(block):
+    """A block's variables in `stateless_call`'s order: trainable, then non-trainable."""
+    return block.trainable_variables + block.non_trainable_variables
+
+
 @keras.saving.register_keras_serializable(package="keras_esrgan")
 class RRDBNet(SRGenerator):
     """The ESRGAN generator (BasicSR `RRDBNet`), NHWC.
@@ -215,8 +220,9 @@ class RRDBNet(SRGenerator):
     2 (x2) or 4 (x1) otherwise (`input_multiple`). Output: float32 `(B, scale*H, scale*W,
     num_out_ch)`, nominally in [0, 1] but not clipped (as in the reference implementation).
 
-    `lean_call` runs the trunk (`features`) and then the upsampling tail in row chunks
-    (`reconstruct_in_chunks`): the same output for a fraction of the memory.
+    `lean_call` runs the trunk (`features`; traced, its RRDBs through one shared graph function,
+    `shared_block_function`) and then the upsampling tail in row chunks
+    (`reconstruct_in_chunks`): the same output for a fraction of the memory and of the trace.
 
     Example:
     >>> net = RRDBNet(num_feat=16, num_block=2, num_grow_ch=8)
@@ -348,8 +354,7 @@ class RRDBNet(SRGenerator):
             if block_function is None:
                 body = block(body)
             else:
-                weights = block.trainable_variables + block.non_trainable_variables
-                body = block_function(body, *[v.value for v in weights])
+                body = block_function(body, *[v.value for v in _block_variables(block)])
         return feat + self.conv_body(body)
 
     def shared_block_function(self):
@@ -376,8 +381,7 @@ class RRDBNet(SRGenerator):
         n_trainable = len(template.trainable_variables)
 
         def layout(block):
-            weights = block.trainable_variables + block.non_trainable_variables
-            return len(block.trainable_variables), [(tuple(v.shape), v.dtype) for v in weights]
+            return len(block.trainable_variables), [(tuple(v.shape), v.dtype) for v in _block_variables(block)]
 
         signature = layout(template)
         if not tf.inside_function() or not signature[1]:
